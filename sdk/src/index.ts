@@ -1,0 +1,17 @@
+/**
+ * @smart-factory/sdk: the contract shared by the Pulumi program, the edge agent, the Lambdas and other teams'
+ * tools: codecs of the stack config and of every message, the telemetry wire format, units, names, the
+ * timestamp policy.
+ */
+export * from "./errors";
+export * from "./decode";
+export * from "./codecs/primitives";
+export * from "./codecs/config";
+export * from "./codecs/reading";
+export * from "./codecs/batch";
+export * from "./codecs/state";
+export * from "./wire/batchEncoding";
+export * from "./units";
+export * from "./names";
+export * from "./timestamps";
+export * from "./inventory";
