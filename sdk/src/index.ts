@@ -15,3 +15,4 @@ export * from "./units";
 export * from "./names";
 export * from "./timestamps";
 export * from "./inventory";
+export * from "./oee/local";
