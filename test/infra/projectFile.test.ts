@@ -27,8 +27,10 @@ describe("Pulumi.yaml", () => {
       encoding: "utf8",
       env: { ...process.env, NODE_OPTIONS: "", SF_TEST_STACK: stack, SF_TEST_MAIN: project.main, SF_TEST_CONFIG: JSON.stringify(engineConfig(readStackConfig(stack))) },
     });
-    const exports = JSON.parse(output) as { factory: { factoryId: string; counts: { machines: number } } };
+    const { exports, sdk } = JSON.parse(output) as { exports: { factory: { factoryId: string; counts: { machines: number } } }; sdk: string };
     assert.equal(exports.factory.factoryId, stack);
     assert.equal(exports.factory.counts.machines, 16);
+    // The SDK comes from its sources, not from a dist/ that may be stale or missing.
+    assert.equal(path.relative(REPO_ROOT, sdk), path.join("sdk", "src", "index.ts"));
   });
 });

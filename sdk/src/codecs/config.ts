@@ -4,7 +4,7 @@
  * decodes is one every part of the platform can use.
  */
 import * as t from "io-ts";
-import { failureAt } from "../decode";
+import { failureAt, formatPath } from "../decode";
 import { quantityOf, UnitId } from "../units";
 import {
   closed,
@@ -375,13 +375,9 @@ function unique<T>(items: readonly T[], key: (item: T) => string, at: (index: nu
     const k = key(item);
     const first = seen.get(k);
     if (first === undefined) seen.set(k, index);
-    else errors.push(failureAt(c, at(index), k, `a ${what} not used before (${JSON.stringify(k)} is already ${formatAt(at(first))})`));
+    else errors.push(failureAt(c, at(index), k, `a ${what} not used before (${JSON.stringify(k)} is already ${formatPath(at(first))})`));
   });
   return errors;
-}
-
-function formatAt(segments: (string | number)[]): string {
-  return segments.map((s) => (typeof s === "number" ? `[${s}]` : `.${s}`)).join("").replace(/^\./, "");
 }
 
 const MINUTES_PER_WEEK = 7 * 24 * 60;
