@@ -1,11 +1,45 @@
 /**
- * The smart-factory Pulumi program: one stack per factory. It reads and validates the stack config, then
- * (in later parts) creates explicit providers and composes one component per domain.
+ * The smart-factory Pulumi program: one stack per factory. It reads and validates the stack config, creates the
+ * explicit providers, composes one component per domain and exports what a gateway's bootstrap and the
+ * platform team need.
  */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
 import { loadFactoryConfig } from "./config";
+import { createProviders } from "./providers";
 import { summarizeFactory } from "./lib/summary";
+import { Keys } from "./components/keys";
+import { TelemetryStore } from "./components/telemetryStore";
+import { DeviceFleet } from "./components/deviceFleet";
 
 const config = loadFactoryConfig();
+const providers = createProviders(config);
+const withProviders: pulumi.ComponentResourceOptions = { providers: [providers.aws, providers.native] };
+const { account } = providers;
+
+const keys = new Keys("keys", { config, account }, withProviders);
+const telemetryStore = new TelemetryStore("telemetry", { config, account, dataKeyArn: keys.data.arn }, withProviders);
+const fleet = new DeviceFleet("fleet", { config, account, logsKeyArn: keys.logs.arn }, withProviders);
 
 /** Ids and counts of the factory this stack provisions. */
 export const factory = summarizeFactory(config);
+
+/** What a gateway's Greengrass installer needs (no secret: the private keys never leave the gateways). */
+export const bootstrap = {
+  region: config.region,
+  iotDataEndpoint: aws.iot.getEndpointOutput({ endpointType: "iot:Data-ATS" }, { provider: providers.aws }).endpointAddress,
+  iotCredentialEndpoint: aws.iot.getEndpointOutput({ endpointType: "iot:CredentialProvider" }, { provider: providers.aws }).endpointAddress,
+  roleAlias: fleet.roleAlias.alias,
+  thingGroup: fleet.thingGroup.name,
+  gateways: Object.fromEntries(
+    Object.entries(fleet.gateways).map(([id, g]) => [id, { thingName: g.thingName, agentClientId: g.agentClientId, certificateArn: g.certificateArn ?? null, certificatePem: g.certificatePem ?? null }]),
+  ),
+  awaitingCsr: fleet.awaitingCsr,
+};
+
+/** Where the factory's telemetry is stored. */
+export const telemetry = {
+  database: telemetryStore.database.databaseName,
+  table: telemetryStore.table.tableName,
+  rejectedRecordsBucket: telemetryStore.rejectedBucket.name,
+};

@@ -16,3 +16,4 @@ export * from "./names";
 export * from "./timestamps";
 export * from "./inventory";
 export * from "./oee/local";
+export * from "./telemetry/model";

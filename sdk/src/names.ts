@@ -134,6 +134,14 @@ export function policyTopic(factoryId: FactoryId, kind: MessageKind, form: Topic
   return topic(form, factoryId, kind, THING_NAME_POLICY_VARIABLE, kind === "state" ? ["*"] : []);
 }
 
+/**
+ * The state topics of every machine of one line with the connected thing's name as a policy variable: a gateway
+ * may publish state only for the lines it serves, since the state rule takes line and machine from the topic.
+ */
+export function statePolicyTopic(factoryId: FactoryId, lineId: LineId, form: TopicForm = "basicIngest"): string {
+  return topic(form, factoryId, "state", THING_NAME_POLICY_VARIABLE, [lineId, "*"]);
+}
+
 /** What a topic of the pipeline says about the message's origin. */
 export interface ParsedTopic {
   readonly kind: MessageKind;

@@ -43,7 +43,7 @@ describe("infra/config.ts: the three factory stacks", () => {
       assert.equal(summary.counts.gateways, want.gateways);
       assert.equal(summary.features.vpc, want.vpc);
       for (const gateway of summary.gateways) assert.equal(gateway.thingName, `${stack}-${gateway.id}`);
-      assert.equal(mocks.resources.length, 0, "this stage declares no cloud resources");
+      assert.ok(mocks.resources.length > 0, "the program declares the factory's resources");
     });
   }
 

@@ -227,10 +227,30 @@ export type Line = t.TypeOf<typeof Line>;
 export const MqttUrl = matching("an MQTT broker address mqtt://host:port or mqtts://host:port", /^mqtts?:\/\/[A-Za-z0-9.-]+(?::\d{1,5})?$/);
 
 /** An edge gateway (one Greengrass core device) and the lines it serves. */
+/**
+ * A PEM certificate signing request. The gateway makes its key pair on the device and only the request travels:
+ * the private key never leaves the gateway, and the CSR (public) can live in the stack file.
+ */
+export const CertificateSigningRequest = refinedString<string>("a PEM certificate signing request (-----BEGIN CERTIFICATE REQUEST----- ...)", isCsrPem);
+
+function isCsrPem(s: string): boolean {
+  const m = /^-----BEGIN CERTIFICATE REQUEST-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END CERTIFICATE REQUEST-----\s*$/.exec(s.trim() + "\n");
+  if (m?.[1] === undefined) return false;
+  const der = Buffer.from(m[1].replace(/\s+/g, ""), "base64");
+  // DER SEQUENCE with a long-form length that spans exactly the rest of the request
+  if (der.length < 64 || der[0] !== 0x30) return false;
+  const lengthBytes = (der[1] ?? 0) & 0x7f;
+  if (((der[1] ?? 0) & 0x80) === 0 || lengthBytes < 1 || lengthBytes > 3) return false;
+  let length = 0;
+  for (let i = 0; i < lengthBytes; i++) length = length * 256 + (der[2 + i] ?? 0);
+  return 2 + lengthBytes + length === der.length;
+}
+
+/** A gateway: the lines it serves, and optionally the CSR its certificate is issued from. */
 export const Gateway = closed(
   "a gateway",
   { id: GatewayId, name: text(64), lines: t.array(LineId, "a list of line ids") },
-  { localBroker: MqttUrl },
+  { localBroker: MqttUrl, csr: CertificateSigningRequest },
 );
 export type Gateway = t.TypeOf<typeof Gateway>;
 
