@@ -17,3 +17,6 @@ export * from "./timestamps";
 export * from "./inventory";
 export * from "./oee/local";
 export * from "./telemetry/model";
+export * from "./codecs/health";
+export * from "./oee/definition";
+export * from "./oee/sitewise";

@@ -3,11 +3,23 @@
  * semantics SiteWise uses: a state holds until the machine's next event; windows are tumbling in UTC, start
  * exclusive and end inclusive (a part counted exactly at a window's end belongs to that window).
  *
+ * The counters and ratios are those of `./definition`, the same the SiteWise models compute.
  * Everything is built from flat, additive counters, so a shift, a day, a line or the factory is the sum of its
  * windows' or machines' counters, and the ratios are computed from the sums: availability is thereby weighted by
  * planned time, performance by run time and quality by ideal time, never a mean of ratios.
  */
-import type { MachineState, MachineStateEvent } from "../codecs/state";
+import type { MachineStateEvent } from "../codecs/state";
+import {
+  guardedRatio,
+  OEE_COUNTER_KEYS,
+  OEE_COUNTERS,
+  OEE_RATIOS,
+  SECONDS_PER_RATE_UNIT,
+  STATE_TIME_COUNTERS,
+  type OeeCounterKey,
+  type OeeCounterSource,
+  type PartMeasurement,
+} from "./definition";
 
 /** Additive OEE counters of one machine (or a sum of machines or windows) over a span of time. */
 export interface OeeCounters {
@@ -54,12 +66,12 @@ export const ZERO_COUNTERS: OeeCounters = {
   goodIdealSeconds: 0,
 };
 
-const SECONDS_OF: Record<MachineState, "runSeconds" | "idleSeconds" | "faultSeconds" | "plannedStopSeconds"> = {
-  running: "runSeconds",
-  idle: "idleSeconds",
-  fault: "faultSeconds",
-  plannedStop: "plannedStopSeconds",
+/** The part increment of an event that each part measurement of the definition stands for. */
+const INCREMENT_OF: Record<PartMeasurement, (event: MachineStateEvent) => number> = {
+  goodParts: (event) => event.goodIncrement,
+  badParts: (event) => event.badIncrement,
 };
+const INCREMENTS = Object.entries(INCREMENT_OF) as [PartMeasurement, (event: MachineStateEvent) => number][];
 
 /**
  * Counters of one machine over the span (`from`, `to`] (epoch ms). `events` is the machine's history in any
@@ -72,10 +84,12 @@ export function machineCounters(events: readonly MachineStateEvent[], span: { fr
   if (!(span.to > span.from)) throw new RangeError(`empty span: to (${span.to}) must be after from (${span.from})`);
   if (!(idealRunRate > 0)) throw new RangeError(`idealRunRate must be greater than 0, got ${idealRunRate}`);
   const sorted = [...events].sort((a, b) => a.timestamp - b.timestamp);
-  const seconds = { runSeconds: 0, idleSeconds: 0, faultSeconds: 0, plannedStopSeconds: 0 };
-  let goodCount = 0;
-  let badCount = 0;
-  let state: MachineState | undefined;
+  const seconds = new Map<OeeCounterKey, number>();
+  const parts = new Map<PartMeasurement, number>();
+  const addSeconds = (key: OeeCounterKey, ms: number): void => {
+    seconds.set(key, (seconds.get(key) ?? 0) + ms / 1000);
+  };
+  let state: MachineStateEvent["state"] | undefined;
   let since = span.from;
   for (const event of sorted) {
     if (event.timestamp <= span.from) {
@@ -83,22 +97,36 @@ export function machineCounters(events: readonly MachineStateEvent[], span: { fr
       continue;
     }
     if (event.timestamp > span.to) break;
-    if (state !== undefined) seconds[SECONDS_OF[state]] += (event.timestamp - since) / 1000;
+    if (state !== undefined) addSeconds(STATE_TIME_COUNTERS[state], event.timestamp - since);
     state = event.state;
     since = event.timestamp;
-    goodCount += event.goodIncrement;
-    badCount += event.badIncrement;
+    for (const [measurement, increment] of INCREMENTS) {
+      parts.set(measurement, (parts.get(measurement) ?? 0) + increment(event));
+    }
   }
-  if (state !== undefined) seconds[SECONDS_OF[state]] += (span.to - since) / 1000;
-  const secondsPerPart = 60 / idealRunRate;
-  return {
-    ...seconds,
-    plannedSeconds: seconds.runSeconds + seconds.idleSeconds + seconds.faultSeconds,
-    goodCount,
-    badCount,
-    idealSeconds: (goodCount + badCount) * secondsPerPart,
-    goodIdealSeconds: goodCount * secondsPerPart,
-  };
+  if (state !== undefined) addSeconds(STATE_TIME_COUNTERS[state], span.to - since);
+  // Every other counter follows from these as the definition says; it lists dependencies first.
+  const secondsPerPart = SECONDS_PER_RATE_UNIT / idealRunRate;
+  const counters: Record<OeeCounterKey, number> = { ...ZERO_COUNTERS };
+  for (const key of OEE_COUNTER_KEYS) {
+    const source: OeeCounterSource = OEE_COUNTERS[key].source;
+    const total = (keys: readonly OeeCounterKey[]): number => keys.reduce((sum, k) => sum + counters[k], 0);
+    switch (source.kind) {
+      case "stateTime":
+        counters[key] = seconds.get(key) ?? 0;
+        break;
+      case "partCount":
+        counters[key] = parts.get(source.measurement) ?? 0;
+        break;
+      case "sumOf":
+        counters[key] = total(source.terms);
+        break;
+      case "idealTime":
+        counters[key] = total(source.counts) * secondsPerPart;
+        break;
+    }
+  }
+  return counters;
 }
 
 /** The sum of counters (of several windows, or of the machines of a line or factory). */
@@ -112,12 +140,13 @@ export function sumCounters(all: Iterable<OeeCounters>): OeeCounters {
 
 /** The ratios of a set of counters, each division guarded. */
 export function oeeOf(c: OeeCounters): OeeRatios {
-  const ratio = (numerator: number, denominator: number): number | undefined => (denominator > 0 ? numerator / denominator : undefined);
+  const ratio = ({ numerator, denominator }: { numerator: OeeCounterKey; denominator: OeeCounterKey }): number | undefined =>
+    guardedRatio(c[numerator], c[denominator]);
   return {
-    availability: ratio(c.runSeconds, c.plannedSeconds),
-    performance: ratio(c.idealSeconds, c.runSeconds),
-    quality: ratio(c.goodIdealSeconds, c.idealSeconds),
-    oee: ratio(c.goodIdealSeconds, c.plannedSeconds),
+    availability: ratio(OEE_RATIOS.availability),
+    performance: ratio(OEE_RATIOS.performance),
+    quality: ratio(OEE_RATIOS.quality),
+    oee: ratio(OEE_RATIOS.oee),
   };
 }
 
