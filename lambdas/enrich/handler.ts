@@ -1,0 +1,331 @@
+/**
+ * The enrichment Lambda's handler, with its AWS clients, logger and metrics injected: the pure core
+ * (`enrich.ts`) turns the event into records and rejections; this writes the records to Timestream in chunks of
+ * at most 100 and the rejections to the dead-letter bucket, logs and counts what happened.
+ *
+ * Failure policy: a batch or reading that can never be accepted is dead-lettered and the invocation succeeds (a
+ * retry would not help). A chunk that still fails after the SDK's own retries (throttling, 5xx) makes the
+ * invocation throw after everything else was written and dead-lettered, so Lambda retries the event and then
+ * hands it to the function's DLQ; a retry writes identical records and overwrites the same dead-letter keys.
+ */
+import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { RejectedRecordsException, WriteRecordsCommand, type TimestreamWriteClient } from "@aws-sdk/client-timestream-write";
+import type { MetricUnit } from "@aws-lambda-powertools/metrics";
+import type { FactoryConfig } from "@smart-factory/sdk";
+import type { Context } from "aws-lambda";
+import {
+  batchDeadLetter,
+  chunk,
+  COMMON_ATTRIBUTES,
+  type DeadLetter,
+  type DeadLetterKind,
+  deadLetterKey,
+  type EnrichedRecord,
+  Enricher,
+  type Envelope,
+  MAX_RECORDS_PER_WRITE,
+  readingsDeadLetter,
+  recordsDeadLetter,
+  type RejectedRecordItem,
+} from "./enrich";
+
+/** What the handler logs through: the part of Powertools' `Logger` it uses. */
+export interface EnrichLogger {
+  info(message: string, ...attributes: Record<string, unknown>[]): void;
+  warn(message: string, ...attributes: Record<string, unknown>[]): void;
+  error(message: string, ...attributes: Record<string, unknown>[]): void;
+  addContext?(context: Context): void;
+}
+
+/** A CloudWatch unit as Powertools names it (`Count`, ...). */
+export type MetricUnitName = (typeof MetricUnit)[keyof typeof MetricUnit];
+
+/** What the handler counts through: the part of Powertools' `Metrics` it uses. */
+export interface EnrichMetrics {
+  addMetric(name: string, unit: MetricUnitName, value: number): unknown;
+  publishStoredMetrics(): unknown;
+}
+
+/** Names of the metrics the handler emits (all counts, one value per invocation). */
+export const METRICS = {
+  batchesReceived: "BatchesReceived",
+  batchesRejected: "BatchesRejected",
+  readingsReceived: "ReadingsReceived",
+  readingsWritten: "ReadingsWritten",
+  readingsRejected: "ReadingsRejected",
+  recordsWritten: "RecordsWritten",
+  duplicateRecords: "DuplicateRecords",
+  recordsRejectedByTimestream: "RecordsRejectedByTimestream",
+  writeRecordsCalls: "WriteRecordsCalls",
+  writeRecordsFailures: "WriteRecordsFailures",
+  deadLetters: "DeadLettersWritten",
+} as const;
+
+/** Everything the handler needs; `now` defaults to `Date.now`, `writeConcurrency` (parallel calls) to 4. */
+export interface EnrichDeps {
+  readonly config: FactoryConfig;
+  readonly timestream: TimestreamWriteClient;
+  readonly s3: S3Client;
+  readonly databaseName: string;
+  readonly tableName: string;
+  readonly deadLetterBucket: string;
+  readonly logger: EnrichLogger;
+  readonly metrics: EnrichMetrics;
+  readonly now?: () => number;
+  readonly writeConcurrency?: number;
+}
+
+/** What one invocation did. */
+export interface EnrichResult {
+  /** `rejected`: the whole batch went to the dead-letter bucket; `processed`: its records were written. */
+  readonly status: "processed" | "rejected";
+  readonly readings: number;
+  /** Readings now stored in Timestream (in records written, or found already written). */
+  readonly readingsWritten: number;
+  /** Readings dead-lettered (refused, or in records Timestream rejected). */
+  readonly readingsRejected: number;
+  /** Records written, duplicates of stored records included. */
+  readonly recordsWritten: number;
+  /** Records Timestream already held with the same version (a redelivery). */
+  readonly duplicateRecords: number;
+  readonly recordsRejected: number;
+  readonly writeCalls: number;
+  /** Keys of the dead letters written, in the dead-letter bucket. */
+  readonly deadLetterKeys: readonly string[];
+}
+
+/** The Lambda handler: takes a telemetry rule event. */
+export type EnrichHandler = (event: unknown, context?: Context) => Promise<EnrichResult>;
+
+const COUNT: MetricUnitName = "Count";
+const DEFAULT_WRITE_CONCURRENCY = 4;
+const LOGGED_REJECTIONS = 5;
+
+interface ChunkOutcome {
+  written: number;
+  duplicates: number;
+  readingsWritten: number;
+  rejected: { position: number; item: RejectedRecordItem }[];
+  failures: { chunk: number; records: number; message: string }[];
+  calls: number;
+}
+
+/** Build the handler of one factory's enrichment function. */
+export function createEnrichHandler(deps: EnrichDeps): EnrichHandler {
+  const { config, timestream, s3, databaseName, tableName, deadLetterBucket, logger, metrics } = deps;
+  const now = deps.now ?? Date.now;
+  const concurrency = deps.writeConcurrency ?? DEFAULT_WRITE_CONCURRENCY;
+  const enricher = new Enricher(config);
+  const factoryId = config.factory.id;
+
+  const putDeadLetter = async (letter: DeadLetter, key: string): Promise<void> => {
+    // Encryption: the bucket's default (aws:kms with the factory's key), set by the infrastructure.
+    await s3.send(new PutObjectCommand({ Bucket: deadLetterBucket, Key: key, Body: JSON.stringify(letter), ContentType: "application/json" }));
+  };
+
+  const writeRecords = async (records: readonly EnrichedRecord[]): Promise<ChunkOutcome> => {
+    const out: ChunkOutcome = { written: 0, duplicates: 0, readingsWritten: 0, rejected: [], failures: [], calls: 0 };
+    const chunks = chunk(records, MAX_RECORDS_PER_WRITE);
+    await pool(chunks, concurrency, async (part, c) => {
+      out.calls++;
+      try {
+        await timestream.send(
+          new WriteRecordsCommand({
+            DatabaseName: databaseName,
+            TableName: tableName,
+            CommonAttributes: { ...COMMON_ATTRIBUTES },
+            Records: part.map((r) => r.record),
+          }),
+        );
+        out.written += part.length;
+        out.readingsWritten += part.reduce((n, r) => n + r.readingIndexes.length, 0);
+      } catch (error) {
+        if (!isRejectedRecords(error)) {
+          out.failures.push({ chunk: c, records: part.length, message: errorText(error) });
+          return;
+        }
+        const rejectedAt = new Map<number, { reason: string; existingVersion: number | null }>();
+        for (const r of error.RejectedRecords ?? []) {
+          if (r.RecordIndex === undefined || r.RecordIndex < 0 || r.RecordIndex >= part.length) {
+            // A rejection we cannot attribute: treat the chunk as failed, so that the event is retried.
+            out.failures.push({ chunk: c, records: part.length, message: `rejection without a valid RecordIndex: ${r.Reason ?? "no reason"}` });
+            return;
+          }
+          rejectedAt.set(r.RecordIndex, { reason: r.Reason ?? "no reason given", existingVersion: r.ExistingVersion ?? null });
+        }
+        part.forEach((r, i) => {
+          const rejection = rejectedAt.get(i);
+          if (rejection === undefined || rejection.existingVersion === r.record.Version) {
+            // Not rejected, or rejected because this very record (same content, hence same version) is stored.
+            out.written++;
+            out.readingsWritten += r.readingIndexes.length;
+            if (rejection !== undefined) out.duplicates++;
+            return;
+          }
+          out.rejected.push({
+            position: c * MAX_RECORDS_PER_WRITE + i,
+            item: {
+              reason: rejection.reason,
+              existingVersion: rejection.existingVersion,
+              machineId: r.machineId,
+              timestamp: r.timestamp,
+              readingIndexes: r.readingIndexes,
+              record: { ...COMMON_ATTRIBUTES, ...r.record },
+            },
+          });
+        });
+      }
+    });
+    out.rejected.sort((a, b) => a.position - b.position);
+    return out;
+  };
+
+  return async (event, context) => {
+    if (context !== undefined) logger.addContext?.(context);
+    try {
+      metrics.addMetric(METRICS.batchesReceived, COUNT, 1);
+      const outcome = enricher.enrich(event, now());
+
+      if (!outcome.ok) {
+        const { rejection } = outcome;
+        const key = deadLetterKey(factoryId, rejection.envelope, "batch");
+        await putDeadLetter(batchDeadLetter(rejection), key);
+        metrics.addMetric(METRICS.batchesRejected, COUNT, 1);
+        metrics.addMetric(METRICS.readingsReceived, COUNT, rejection.readingCount);
+        metrics.addMetric(METRICS.readingsRejected, COUNT, rejection.readingCount);
+        metrics.addMetric(METRICS.deadLetters, COUNT, 1);
+        logger.warn("telemetry batch rejected", {
+          ...logEnvelope(rejection.envelope),
+          reason: rejection.reason,
+          detail: rejection.message,
+          readings: rejection.readingCount,
+          payloadChars: rejection.payload?.length ?? null,
+          deadLetterKey: key,
+        });
+        return {
+          status: "rejected",
+          readings: rejection.readingCount,
+          readingsWritten: 0,
+          readingsRejected: rejection.readingCount,
+          recordsWritten: 0,
+          duplicateRecords: 0,
+          recordsRejected: 0,
+          writeCalls: 0,
+          deadLetterKeys: [key],
+        };
+      }
+
+      const batch = outcome;
+      metrics.addMetric(METRICS.readingsReceived, COUNT, batch.readingCount);
+      const written = await writeRecords(batch.records);
+      const rejectedItems = written.rejected.map((r) => r.item);
+
+      const deadLetterKeys: string[] = [];
+      const deadLetter = async (kind: DeadLetterKind, letter: DeadLetter): Promise<void> => {
+        const key = deadLetterKey(factoryId, batch.envelope, kind);
+        await putDeadLetter(letter, key);
+        deadLetterKeys.push(key);
+      };
+      if (batch.rejections.length > 0) await deadLetter("readings", readingsDeadLetter(batch));
+      if (rejectedItems.length > 0) await deadLetter("records", recordsDeadLetter(batch, rejectedItems));
+
+      const readingsInRejectedRecords = rejectedItems.reduce((n, r) => n + r.readingIndexes.length, 0);
+      const readingsRejected = batch.rejections.length + readingsInRejectedRecords;
+      metrics.addMetric(METRICS.readingsWritten, COUNT, written.readingsWritten);
+      metrics.addMetric(METRICS.readingsRejected, COUNT, readingsRejected);
+      metrics.addMetric(METRICS.recordsWritten, COUNT, written.written);
+      metrics.addMetric(METRICS.duplicateRecords, COUNT, written.duplicates);
+      metrics.addMetric(METRICS.recordsRejectedByTimestream, COUNT, rejectedItems.length);
+      metrics.addMetric(METRICS.writeRecordsCalls, COUNT, written.calls);
+      metrics.addMetric(METRICS.writeRecordsFailures, COUNT, written.failures.length);
+      metrics.addMetric(METRICS.deadLetters, COUNT, deadLetterKeys.length);
+
+      const summary = {
+        ...logEnvelope(batch.envelope),
+        readings: batch.readingCount,
+        records: batch.records.length,
+        readingsWritten: written.readingsWritten,
+        readingsRejected,
+        recordsWritten: written.written,
+        duplicateRecords: written.duplicates,
+        recordsRejected: rejectedItems.length,
+        writeCalls: written.calls,
+        deadLetterKeys,
+      };
+      if (batch.rejections.length > 0) {
+        logger.warn("readings rejected", {
+          ...logEnvelope(batch.envelope),
+          byReason: countBy(batch.rejections.map((r) => r.reason)),
+          first: batch.rejections.slice(0, LOGGED_REJECTIONS).map((r) => r.message),
+        });
+      }
+      if (rejectedItems.length > 0) {
+        logger.warn("records rejected by Timestream", {
+          ...logEnvelope(batch.envelope),
+          first: rejectedItems.slice(0, LOGGED_REJECTIONS).map((r) => ({ machineId: r.machineId, timestamp: r.timestamp, reason: r.reason, existingVersion: r.existingVersion })),
+        });
+      }
+      if (written.failures.length > 0) {
+        logger.error("WriteRecords failed after retries; the event will be retried", { ...summary, failures: written.failures });
+        const first = written.failures[0];
+        throw new Error(
+          `WriteRecords failed for ${written.failures.length} of ${written.calls} chunks of batch ${batch.envelope.gatewayId}#${batch.envelope.sequence} ` +
+            `(first: chunk ${first?.chunk ?? "?"}, ${first?.message ?? "?"}); the other chunks and the dead letters were written`,
+        );
+      }
+      logger.info("telemetry batch written", summary);
+      return {
+        status: "processed",
+        readings: batch.readingCount,
+        readingsWritten: written.readingsWritten,
+        readingsRejected,
+        recordsWritten: written.written,
+        duplicateRecords: written.duplicates,
+        recordsRejected: rejectedItems.length,
+        writeCalls: written.calls,
+        deadLetterKeys,
+      };
+    } finally {
+      metrics.publishStoredMetrics();
+    }
+  };
+}
+
+/** Run `fn` over `items` with at most `limit` calls in flight, starting them in order. */
+async function pool<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      await fn(items[index] as T, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+}
+
+function isRejectedRecords(error: unknown): error is RejectedRecordsException {
+  return error instanceof RejectedRecordsException || (error instanceof Error && error.name === "RejectedRecordsException");
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+function countBy(values: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const v of values) out[v] = (out[v] ?? 0) + 1;
+  return out;
+}
+
+/** What identifies a message in logs: never the payload itself. */
+function logEnvelope(e: Envelope): Record<string, unknown> {
+  return {
+    topic: e.topic,
+    clientId: e.clientId,
+    receivedAt: e.receivedAt,
+    factoryId: e.factoryId,
+    gatewayId: e.gatewayId,
+    sequence: e.sequence,
+    digest: e.digest,
+  };
+}
