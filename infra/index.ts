@@ -11,6 +11,8 @@ import { summarizeFactory } from "./lib/summary";
 import { Keys } from "./components/keys";
 import { TelemetryStore } from "./components/telemetryStore";
 import { DeviceFleet } from "./components/deviceFleet";
+import { DigitalTwin } from "./components/digitalTwin";
+import { Ingestion } from "./components/ingestion";
 
 const config = loadFactoryConfig();
 const providers = createProviders(config);
@@ -20,6 +22,19 @@ const { account } = providers;
 const keys = new Keys("keys", { config, account }, withProviders);
 const telemetryStore = new TelemetryStore("telemetry", { config, account, dataKeyArn: keys.data.arn }, withProviders);
 const fleet = new DeviceFleet("fleet", { config, account, logsKeyArn: keys.logs.arn }, withProviders);
+const twin = new DigitalTwin("twin", { config, account, logsKeyArn: keys.logs.arn }, withProviders);
+const ingestion = new Ingestion(
+  "ingest",
+  {
+    config,
+    account,
+    dataKeyArn: keys.data.arn,
+    logsKeyArn: keys.logs.arn,
+    timestream: { databaseName: telemetryStore.database.databaseName, tableName: telemetryStore.table.tableName, tableArn: telemetryStore.table.arn },
+    assetArns: twin.assetArns,
+  },
+  withProviders,
+);
 
 /** Ids and counts of the factory this stack provisions. */
 export const factory = summarizeFactory(config);
@@ -42,4 +57,19 @@ export const telemetry = {
   database: telemetryStore.database.databaseName,
   table: telemetryStore.table.tableName,
   rejectedRecordsBucket: telemetryStore.rejectedBucket.name,
+};
+
+/** Where messages go: rules, the enrichment function, archive and dead letters. */
+export const ingest = {
+  rules: Object.fromEntries(Object.entries(ingestion.rules).map(([kind, rule]) => [kind, rule.ruleName])),
+  enrichFunction: ingestion.enrichFunction.name,
+  rawArchiveBucket: ingestion.archive.name,
+  deadLetterBucket: ingestion.deadLetters.name,
+  enrichDeadLetterQueue: ingestion.enrichDlq.url,
+};
+
+/** The factory's digital twin: the root asset, from which the SDK walks lines and machines. */
+export const digitalTwin = {
+  factoryAssetId: twin.factoryAsset.assetId,
+  assetModels: Object.fromEntries([...twin.models].map(([key, model]) => [key, model.assetModelId])),
 };

@@ -7,7 +7,7 @@ const path = require("node:path");
 
 async function main() {
   const config = JSON.parse(process.env.SF_TEST_CONFIG);
-  const { CloudMocks } = require("./stacks.ts");
+  const { CloudMocks } = require("../../infra/offline.ts");
   await pulumi.runtime.setMocks(
     new CloudMocks(config["aws:region"]),
     "smart-factory",
