@@ -19,13 +19,13 @@ const DETAILS: Record<string, (inputs: Record<string, unknown>) => Record<string
   "aws:cloudwatch/logGroup:LogGroup": (i) => ({ retentionDays: i.retentionInDays }),
 };
 
-const NAME_KEYS = ["name", "bucket", "ruleName", "databaseName", "tableName", "alias", "assetModelName", "assetName", "functionName"] as const;
+const NAME_KEYS = ["name", "bucket", "ruleName", "tableName", "databaseName", "alias", "assetModelName", "assetName", "functionName"] as const;
 
 /** One line describing a resource: type, logical name, cloud name and key settings. */
 export function describeResource(r: PlannedResource): string {
   // sub-resources of a bucket name it by id in `bucket`; only the bucket itself has its name there
   const keys = r.type === "aws:s3/bucket:Bucket" ? NAME_KEYS : NAME_KEYS.filter((k) => k !== "bucket");
-  const cloudName = keys.map((k) => r.inputs[k]).find((v): v is string => typeof v === "string" && v !== r.name);
+  const cloudName = keys.map((k) => r.inputs[k]).find((v): v is string => typeof v === "string");
   const details = { ...(DETAILS[r.type]?.(r.inputs) ?? {}) };
   const flags = [r.protect ? "protected" : "", r.retainOnDelete ? "retained on delete" : ""].filter((f) => f !== "");
   const settings = Object.entries(details)
