@@ -137,7 +137,7 @@ export class DigitalTwin extends pulumi.ComponentResource {
       },
       child,
     );
-    new aws.iam.RolePolicy(
+    const rolePolicy = new aws.iam.RolePolicy(
       `${name}-attributes`,
       {
         role: role.name,
@@ -173,7 +173,8 @@ export class DigitalTwin extends pulumi.ComponentResource {
     new aws.lambda.Invocation(
       `${name}-ideal-run-rates`,
       { functionName: fn.name, input, triggers: { values: input } },
-      { ...child, dependsOn: [...this.machineAssets.values()] },
+      // the assets must exist and the function must hold its permissions before it runs
+      { ...child, dependsOn: [...this.machineAssets.values(), rolePolicy] },
     );
   }
 }
