@@ -133,7 +133,7 @@ export class DigitalTwin extends pulumi.ComponentResource {
       {
         name: scopedName("iamRole", factoryId, "twin-attributes"),
         description: "Sets the machines' ideal run rates in SiteWise",
-        assumeRolePolicy: renderPolicy(trustPolicy("lambda.amazonaws.com", { sourceAccount: account.accountId })),
+        assumeRolePolicy: renderPolicy(trustPolicy("lambda.amazonaws.com")),
       },
       child,
     );

@@ -109,7 +109,7 @@ export class Ingestion extends pulumi.ComponentResource {
       {
         name: scopedName("iamRole", factoryId, "enrich"),
         description: "The enrichment Lambda: writes telemetry to Timestream and dead letters to S3",
-        assumeRolePolicy: renderPolicy(trustPolicy("lambda.amazonaws.com", { sourceAccount: account.accountId })),
+        assumeRolePolicy: renderPolicy(trustPolicy("lambda.amazonaws.com")),
       },
       child,
     );

@@ -60,7 +60,9 @@ export function renderPolicy(document: PolicyDocument): pulumi.Output<string> {
 
 /**
  * A trust policy that lets `service` assume a role. `sourceAccount`/`sourceArn` limit it to requests made for
- * this account or resource (the confused-deputy guard), for services that send those keys.
+ * this account or resource (the confused-deputy guard). Give them only for services that send those keys when
+ * they assume a role (the IoT rules engine does); a condition on a key the service does not send makes the role
+ * impossible to assume, so Lambda execution roles and the IoT credentials provider get none.
  */
 export function trustPolicy(service: string, guard: { sourceAccount?: pulumi.Input<string>; sourceArn?: pulumi.Input<string> } = {}): PolicyDocument {
   const condition: Conditions = {};

@@ -23,7 +23,7 @@ describe("npm run plan: a stack previewed offline", function () {
     for (const component of ["smart-factory:keys:Keys keys", "smart-factory:telemetry:TelemetryStore telemetry", "smart-factory:devices:DeviceFleet fleet", "smart-factory:twin:DigitalTwin twin", "smart-factory:ingestion:Ingestion ingest"]) {
       assert.match(text, new RegExp(`^[├└]─ ${component.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`, "m"), component);
     }
-    assert.match(text, /│  [├└]─ aws:timestreamwrite\/table:Table telemetry {2}"telemetry" {2}memoryHours=\d+ {2}magneticDays=\d+ {2}magneticWrites=true {2}\[protected, retained on delete\]/);
+    assert.match(text, /│ {2}[├└]─ aws:timestreamwrite\/table:Table telemetry {2}"telemetry" {2}memoryHours=\d+ {2}magneticDays=\d+ {2}magneticWrites=true {2}\[protected, retained on delete\]/);
     assert.match(text, /aws:iot\/thingPrincipalAttachment:ThingPrincipalAttachment fleet-gw-press {2}type=EXCLUSIVE_THING/);
     // 24 machines + 3 lines + the factory
     assert.match(text, /^ {2}aws-native:iotsitewise:Asset +28$/m);

@@ -330,6 +330,13 @@ describe("infra: the three stacks under mocks", function () {
     assert.ok(Array.isArray(config["smart-factory:lines"]));
   });
 
+  each("the Lambda's dead-letter queue and environment are encrypted with the data key", (r) => {
+    const dataKeyArn = ofType(r, "aws:kms/key:Key").find((k) => k.name === "keys-data")?.state.arn;
+    for (const q of ofType(r, "aws:sqs/queue:Queue")) assert.equal(q.inputs.kmsMasterKeyId, dataKeyArn);
+    const enrich = ofType(r, "aws:lambda/function:Function").find((x) => String(x.inputs.name).endsWith("-enrich"));
+    assert.equal(enrich?.inputs.kmsKeyArn, dataKeyArn);
+  });
+
   each("log groups are encrypted with the logs key and keep logs for a bounded time", (r) => {
     const logsKey = ofType(r, "aws:kms/key:Key").find((k) => k.name === "keys-logs")!;
     for (const g of ofType(r, "aws:cloudwatch/logGroup:LogGroup")) {
