@@ -24,12 +24,11 @@ import {
   type SiteWiseModelDefinition,
 } from "@smart-factory/sdk";
 import { bundleArchive, bundleHandler, LAMBDA_RUNTIME } from "../lib/bundle";
-import { policyDocument, renderPolicy, trustPolicy, type AccountContext } from "../lib/iam";
+import { policyDocument, renderPolicy, trustPolicy } from "../lib/iam";
 import { assetModelArgs } from "../lib/sitewise";
 
 export interface DigitalTwinArgs {
   readonly config: FactoryConfig;
-  readonly account: AccountContext;
   readonly logsKeyArn: pulumi.Input<string>;
 }
 
@@ -47,7 +46,7 @@ export class DigitalTwin extends pulumi.ComponentResource {
 
   constructor(name: string, args: DigitalTwinArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("smart-factory:twin:DigitalTwin", name, {}, opts);
-    const { config, account } = args;
+    const { config } = args;
     const factoryId = config.factory.id;
     const child = { parent: this };
     const twin = twinModels(config);
@@ -118,12 +117,12 @@ export class DigitalTwin extends pulumi.ComponentResource {
     const machineArns = [...machineAssets.values()].map((a) => a.assetArn);
     this.assetArns = pulumi.all([...machineArns, ...[...lineAssets.values()].map((a) => a.assetArn), this.factoryAsset.assetArn]);
 
-    this.setIdealRunRates(name, config, account, args.logsKeyArn, machineArns);
+    this.setIdealRunRates(name, config, args.logsKeyArn, machineArns);
     this.registerOutputs({ factoryAssetId: this.factoryAsset.assetId });
   }
 
   /** The deploy-time function that sets each machine's `idealRunRate`, and its invocation. */
-  private setIdealRunRates(name: string, config: FactoryConfig, account: AccountContext, logsKeyArn: pulumi.Input<string>, machineArns: pulumi.Output<string>[]): void {
+  private setIdealRunRates(name: string, config: FactoryConfig, logsKeyArn: pulumi.Input<string>, machineArns: pulumi.Output<string>[]): void {
     const factoryId = config.factory.id;
     const child = { parent: this };
     const functionName = scopedName("lambdaFunction", factoryId, "twin-attributes");
