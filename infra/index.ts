@@ -21,7 +21,7 @@ const { account } = providers;
 
 const keys = new Keys("keys", { config, account }, withProviders);
 const telemetryStore = new TelemetryStore("telemetry", { config, account, dataKeyArn: keys.data.arn }, withProviders);
-const fleet = new DeviceFleet("fleet", { config, account, logsKeyArn: keys.logs.arn }, withProviders);
+const fleet = new DeviceFleet("fleet", { config, account }, withProviders);
 const twin = new DigitalTwin("twin", { config, logsKeyArn: keys.logs.arn }, withProviders);
 const ingestion = new Ingestion(
   "ingest",

@@ -14,8 +14,6 @@ import { gatewayPolicy } from "../lib/iotPolicy";
 export interface DeviceFleetArgs {
   readonly config: FactoryConfig;
   readonly account: AccountContext;
-  /** The key of the CloudWatch Logs groups the gateways write to. */
-  readonly logsKeyArn: pulumi.Input<string>;
 }
 
 /** What a gateway's bootstrap needs to know, per gateway. */
@@ -38,15 +36,12 @@ export class DeviceFleet extends pulumi.ComponentResource {
   readonly roleAlias: aws.iot.RoleAlias;
   readonly gateways: Readonly<Record<string, GatewayBootstrap>>;
   readonly awaitingCsr: readonly string[];
-  /** Log groups the gateways' Greengrass components write (by the token-exchange role). */
-  readonly logGroupPrefix: string;
 
   constructor(name: string, args: DeviceFleetArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("smart-factory:devices:DeviceFleet", name, {}, opts);
     const { config, account } = args;
     const factoryId = config.factory.id;
     const child = { parent: this };
-    this.logGroupPrefix = `/aws/greengrass/`;
 
     this.thingGroup = new aws.iot.ThingGroup(name, { name: scopedName("thingGroup", factoryId, "gateways"), properties: { description: `Gateways of ${config.factory.name}` } }, child);
 
