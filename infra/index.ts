@@ -13,6 +13,7 @@ import { TelemetryStore } from "./components/telemetryStore";
 import { DeviceFleet } from "./components/deviceFleet";
 import { DigitalTwin } from "./components/digitalTwin";
 import { Ingestion } from "./components/ingestion";
+import { Network } from "./components/network";
 
 const config = loadFactoryConfig();
 const providers = createProviders(config);
@@ -20,9 +21,16 @@ const withProviders: pulumi.ComponentResourceOptions = { providers: [providers.a
 const { account } = providers;
 
 const keys = new Keys("keys", { config, account }, withProviders);
+const vpc = config.features.vpc;
+const network =
+  vpc.enabled && vpc.cidr !== undefined && vpc.timestreamCells !== undefined
+    ? new Network("network", { config, account, cidr: vpc.cidr, availabilityZones: vpc.availabilityZones ?? 2, timestreamCells: vpc.timestreamCells }, withProviders)
+    : undefined;
+// the config codec requires cidr and cells whenever the VPC is on: a Lambda never silently lands outside it
+const placement = network === undefined ? {} : { placement: network.lambdaPlacement };
 const telemetryStore = new TelemetryStore("telemetry", { config, account, dataKeyArn: keys.data.arn }, withProviders);
 const fleet = new DeviceFleet("fleet", { config, account }, withProviders);
-const twin = new DigitalTwin("twin", { config, logsKeyArn: keys.logs.arn }, withProviders);
+const twin = new DigitalTwin("twin", { config, region: config.region, logsKeyArn: keys.logs.arn, dataKeyArn: keys.data.arn, ...placement }, withProviders);
 const ingestion = new Ingestion(
   "ingest",
   {
@@ -32,6 +40,7 @@ const ingestion = new Ingestion(
     logsKeyArn: keys.logs.arn,
     timestream: { databaseName: telemetryStore.database.databaseName, tableName: telemetryStore.table.tableName, tableArn: telemetryStore.table.arn },
     assetArns: twin.assetArns,
+    ...placement,
   },
   withProviders,
 );
@@ -73,3 +82,9 @@ export const digitalTwin = {
   factoryAssetId: twin.factoryAsset.assetId,
   assetModels: Object.fromEntries([...twin.models].map(([key, model]) => [key, model.assetModelId])),
 };
+
+/** The factory's private network (absent when `smart-factory:features.vpc.enabled` is false). */
+export const networking =
+  network === undefined
+    ? { vpc: "disabled by config (smart-factory:features.vpc.enabled = false): the Lambdas reach AWS over public endpoints" }
+    : { vpcId: network.vpc.vpcId, isolatedSubnetIds: network.vpc.isolatedSubnetIds, endpoints: Object.fromEntries(network.specs.map((s) => [s.key, s.serviceName])) };

@@ -114,6 +114,23 @@ export class CloudMocks implements pulumi.runtime.Mocks {
         return { assetModelId: `${name}-model-id`, assetModelArn: arn("iotsitewise", `asset-model/${name}-model-id`) };
       case "aws-native:iotsitewise:Asset":
         return { assetId: `${name}-asset-id`, assetArn: arn("iotsitewise", `asset/${name}-asset-id`) };
+      case "awsx:ec2:Vpc": {
+        // a remote component: under mocks it is one resource, and its outputs are what the mock says
+        const zones = typeof inputs.numberOfAvailabilityZones === "number" ? inputs.numberOfAvailabilityZones : 3;
+        const ids = (prefix: string): string[] => Array.from({ length: zones }, (_, i) => `${prefix}-${name}-${i + 1}`);
+        return {
+          vpcId: `vpc-${name}`,
+          isolatedSubnetIds: ids("subnet-isolated"),
+          privateSubnetIds: [],
+          publicSubnetIds: [],
+          natGateways: [],
+          routeTables: ids("rtb").map((id) => ({ id })),
+        };
+      }
+      case "aws:ec2/vpcEndpoint:VpcEndpoint":
+        return { arn: arn("ec2", `vpc-endpoint/vpce-${name}`), prefixListId: inputs.vpcEndpointType === "Gateway" ? `pl-${name}` : undefined };
+      case "aws:ec2/securityGroup:SecurityGroup":
+        return { id: `sg-${name}`, arn: arn("ec2", `security-group/sg-${name}`) };
       case "aws-native:iot:TopicRule":
         return { arn: arn("iot", `rule/${named("ruleName")}`) };
       default:
@@ -136,6 +153,10 @@ export interface PlannedResource {
   /** Inputs plus what the (mocked) cloud computed. */
   readonly state: Record<string, unknown>;
   readonly provider: string | undefined;
+  /** URNs of the resources this one depends on. */
+  readonly dependencies: readonly string[];
+  /** URNs each input property was computed from (e.g. a bucket policy's `bucket` from its bucket). */
+  readonly propertyDependencies: Readonly<Record<string, readonly string[]>>;
 }
 
 /** A rendered stack: its outputs, resolved, and every resource it declares. */
@@ -153,6 +174,8 @@ interface RegisterRequest {
   getCustom(): boolean;
   getProtect(): boolean;
   getRetainondelete?(): boolean;
+  getDependenciesList(): string[];
+  getPropertydependenciesMap(): { forEach(callback: (value: { getUrnsList(): string[] }, key: string) => void): void };
 }
 interface RegisterResponse {
   getUrn(): string;
@@ -189,6 +212,10 @@ export async function renderStack(stack: string, config: Record<string, unknown>
   const states = new Map(mocks.resources.map((r) => [`${r.type}::${r.name}`, r]));
   const resources = registered.map(({ request, urn }): PlannedResource => {
     const mocked = states.get(`${request.getType()}::${request.getName()}`);
+    const propertyDependencies: Record<string, string[]> = {};
+    request.getPropertydependenciesMap().forEach((value, key) => {
+      propertyDependencies[key] = value.getUrnsList();
+    });
     return {
       urn: urn ?? "",
       type: request.getType(),
@@ -200,6 +227,8 @@ export async function renderStack(stack: string, config: Record<string, unknown>
       inputs: (mocked?.inputs ?? {}) as Record<string, unknown>,
       state: mocked?.state ?? {},
       provider: mocked?.provider,
+      dependencies: request.getDependenciesList(),
+      propertyDependencies,
     };
   });
   return { stack, exports, resources, mocks };

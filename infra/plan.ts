@@ -17,6 +17,8 @@ const DETAILS: Record<string, (inputs: Record<string, unknown>) => Record<string
   "aws-native:iot:TopicRule": (i) => ({ sql: (i.topicRulePayload as Record<string, unknown> | undefined)?.sql }),
   "aws:iot/thingPrincipalAttachment:ThingPrincipalAttachment": (i) => ({ type: i.thingPrincipalType }),
   "aws:cloudwatch/logGroup:LogGroup": (i) => ({ retentionDays: i.retentionInDays }),
+  "aws:ec2/vpcEndpoint:VpcEndpoint": (i) => ({ service: i.serviceName, type: i.vpcEndpointType, privateDns: i.privateDnsEnabled }),
+  "awsx:ec2:Vpc": (i) => ({ cidr: i.cidrBlock, zones: i.numberOfAvailabilityZones, nat: (i.natGateways as { strategy?: string } | undefined)?.strategy }),
 };
 
 const NAME_KEYS = ["name", "bucket", "ruleName", "tableName", "databaseName", "alias", "assetModelName", "assetName", "functionName"] as const;

@@ -18,22 +18,22 @@ import {
   MACHINE_PROPERTIES,
   machineModelKey,
   machinePropertyAlias,
-  scopedName,
   twinModels,
   type FactoryConfig,
   type SiteWiseModelDefinition,
 } from "@smart-factory/sdk";
-import { bundleArchive, bundleHandler, LAMBDA_RUNTIME } from "../lib/bundle";
-import { policyDocument, renderPolicy, trustPolicy } from "../lib/iam";
+import { FactoryFunction, type FunctionPlacement } from "../lib/factoryFunction";
 import { assetModelArgs } from "../lib/sitewise";
 
 export interface DigitalTwinArgs {
   readonly config: FactoryConfig;
   readonly logsKeyArn: pulumi.Input<string>;
+  readonly dataKeyArn: pulumi.Input<string>;
+  readonly region: string;
+  /** The VPC placement of the attribute function, when the factory has a VPC. */
+  readonly placement?: FunctionPlacement;
 }
 
-/** Days of log retention for the attribute function. */
-const LOG_RETENTION_DAYS = 90;
 
 /** The factory's asset models and assets. */
 export class DigitalTwin extends pulumi.ComponentResource {
@@ -117,63 +117,35 @@ export class DigitalTwin extends pulumi.ComponentResource {
     const machineArns = [...machineAssets.values()].map((a) => a.assetArn);
     this.assetArns = pulumi.all([...machineArns, ...[...lineAssets.values()].map((a) => a.assetArn), this.factoryAsset.assetArn]);
 
-    this.setIdealRunRates(name, config, args.logsKeyArn, machineArns);
+    this.setIdealRunRates(name, config, args, machineArns);
     this.registerOutputs({ factoryAssetId: this.factoryAsset.assetId });
   }
 
   /** The deploy-time function that sets each machine's `idealRunRate`, and its invocation. */
-  private setIdealRunRates(name: string, config: FactoryConfig, logsKeyArn: pulumi.Input<string>, machineArns: pulumi.Output<string>[]): void {
+  private setIdealRunRates(name: string, config: FactoryConfig, args: DigitalTwinArgs, machineArns: pulumi.Output<string>[]): void {
     const factoryId = config.factory.id;
-    const child = { parent: this };
-    const functionName = scopedName("lambdaFunction", factoryId, "twin-attributes");
-    const logGroup = new aws.cloudwatch.LogGroup(`${name}-attributes`, { name: `/aws/lambda/${functionName}`, retentionInDays: LOG_RETENTION_DAYS, kmsKeyId: logsKeyArn }, child);
-    const role = new aws.iam.Role(
+    const fn = new FactoryFunction(
       `${name}-attributes`,
       {
-        name: scopedName("iamRole", factoryId, "twin-attributes"),
-        description: "Sets the machines' ideal run rates in SiteWise",
-        assumeRolePolicy: renderPolicy(trustPolicy("lambda.amazonaws.com")),
-      },
-      child,
-    );
-    const rolePolicy = new aws.iam.RolePolicy(
-      `${name}-attributes`,
-      {
-        role: role.name,
-        policy: renderPolicy(
-          policyDocument(
-            { Sid: "SetMachineAttributes", Action: ["iotsitewise:BatchPutAssetPropertyValue"], Resource: machineArns },
-            { Sid: "WriteOwnLogs", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [pulumi.interpolate`${logGroup.arn}:*`] },
-          ),
-        ),
-      },
-      child,
-    );
-    const bundle = bundleHandler("lambdas/twin-attributes/index.ts");
-    const fn = new aws.lambda.Function(
-      `${name}-attributes`,
-      {
-        name: functionName,
+        factoryId,
+        shortName: "twin-attributes",
         description: "Sets per-machine attribute values of the digital twin (invoked by pulumi up)",
-        runtime: LAMBDA_RUNTIME,
-        architectures: ["arm64"],
-        handler: "index.handler",
-        code: bundleArchive(bundle),
-        sourceCodeHash: bundle.sha256,
-        role: role.arn,
-        memorySize: 256,
-        timeout: 60,
-        loggingConfig: { logFormat: "JSON", logGroup: logGroup.name },
+        entry: "lambdas/twin-attributes/index.ts",
+        region: args.region,
+        dataKeyArn: args.dataKeyArn,
+        statements: [{ Sid: "SetMachineAttributes", Action: ["iotsitewise:BatchPutAssetPropertyValue"], Resource: machineArns }],
+        logsKeyArn: args.logsKeyArn,
+        ...(args.placement === undefined ? {} : { placement: args.placement }),
       },
-      { ...child, dependsOn: [logGroup] },
+      { parent: this },
     );
     const values = listMachines(config).map(({ line, machine }) => ({ alias: machinePropertyAlias(factoryId, line.id, machine.id, MACHINE_PROPERTIES.idealRunRate), value: machine.idealRunRate }));
     const input = JSON.stringify({ values });
     new aws.lambda.Invocation(
       `${name}-ideal-run-rates`,
-      { functionName: fn.name, input, triggers: { values: input } },
-      // the assets must exist and the function must hold its permissions before it runs
-      { ...child, dependsOn: [...this.machineAssets.values(), rolePolicy] },
+      { functionName: fn.function.name, input, triggers: { values: input } },
+      // the assets must exist before their attributes are set
+      { parent: this, dependsOn: [...this.machineAssets.values(), fn] },
     );
   }
 }

@@ -35,7 +35,7 @@ import {
   type FactoryConfig,
   type MessageKind,
 } from "@smart-factory/sdk";
-import { bundleArchive, bundleHandler, LAMBDA_RUNTIME } from "../lib/bundle";
+import { FactoryFunction, type FunctionPlacement } from "../lib/factoryFunction";
 import { arn, policyDocument, renderPolicy, trustPolicy, type AccountContext, type Statement } from "../lib/iam";
 import { bucketName, objectsUnder, SecureBucket } from "../lib/secureBucket";
 
@@ -47,6 +47,8 @@ export interface IngestionArgs {
   readonly timestream: { readonly databaseName: pulumi.Input<string>; readonly tableName: pulumi.Input<string>; readonly tableArn: pulumi.Input<string> };
   /** ARNs of the factory's SiteWise assets, the only ones the state rule may write. */
   readonly assetArns: pulumi.Input<pulumi.Input<string>[]>;
+  /** The VPC placement of the Lambda, when the factory has a VPC. */
+  readonly placement?: FunctionPlacement;
 }
 
 /** Prefix of everything the enrichment Lambda dead-letters, in the dead-letter bucket. */
@@ -55,8 +57,6 @@ export const ENRICH_DEAD_LETTER_PREFIX = "enrich/";
 export const RULE_ERROR_PREFIX = "rule-errors/";
 /** Prefix of the archived messages, in the archive bucket. */
 export const RAW_ARCHIVE_PREFIX = "raw/";
-/** Days of log retention for the Lambda. */
-export const LOG_RETENTION_DAYS = 90;
 /** The rule kinds this component creates. */
 export const INGEST_RULES: readonly MessageKind[] = ["telemetry", "state", "health"];
 
@@ -93,61 +93,34 @@ export class Ingestion extends pulumi.ComponentResource {
     this.deadLetters = new SecureBucket(`${name}-dead-letters`, { bucketName: bucketName(factoryId, "dead-letters", account), kmsKeyArn: args.dataKeyArn }, child);
 
     // ------------------------------------------------------------------------------------------ enrichment Lambda
-    const functionName = scopedName("lambdaFunction", factoryId, "enrich");
-    this.enrichDlq = new aws.sqs.Queue(
-      `${name}-enrich-dlq`,
-      { name: scopedName("sqsQueue", factoryId, "enrich-dlq"), kmsMasterKeyId: args.dataKeyArn, kmsDataKeyReusePeriodSeconds: 3600, messageRetentionSeconds: 14 * 24 * 3600 },
-      { ...child, retainOnDelete: true },
-    );
-    const logGroup = new aws.cloudwatch.LogGroup(
-      `${name}-enrich`,
-      { name: `/aws/lambda/${functionName}`, retentionInDays: LOG_RETENTION_DAYS, kmsKeyId: args.logsKeyArn },
-      child,
-    );
-    const role = new aws.iam.Role(
+    const enrich = new FactoryFunction(
       `${name}-enrich`,
       {
-        name: scopedName("iamRole", factoryId, "enrich"),
-        description: "The enrichment Lambda: writes telemetry to Timestream and dead letters to S3",
-        assumeRolePolicy: renderPolicy(trustPolicy("lambda.amazonaws.com")),
-      },
-      child,
-    );
-    new aws.iam.RolePolicy(
-      `${name}-enrich`,
-      { role: role.name, policy: renderPolicy(enrichPolicy(args, logGroup.arn, this.deadLetters.arn, this.enrichDlq.arn)) },
-      child,
-    );
-    const bundle = bundleHandler("lambdas/enrich/index.ts", { "factory.json": JSON.stringify(config) });
-    this.enrichFunction = new aws.lambda.Function(
-      `${name}-enrich`,
-      {
-        name: functionName,
+        factoryId,
+        shortName: "enrich",
         description: `Validates, converts and enriches ${config.factory.name}'s telemetry batches into Timestream`,
-        runtime: LAMBDA_RUNTIME,
-        architectures: ["arm64"],
-        handler: "index.handler",
-        code: bundleArchive(bundle),
-        sourceCodeHash: bundle.sha256,
-        role: role.arn,
+        entry: "lambdas/enrich/index.ts",
+        // the inventory travels beside the code: environment variables hold 4 KB
+        files: { "factory.json": JSON.stringify(config) },
+        region: account.region,
+        statements: enrichStatements(args, this.deadLetters.arn),
+        logsKeyArn: args.logsKeyArn,
         memorySize: 512,
         timeout: 60,
-        kmsKeyArn: args.dataKeyArn,
-        deadLetterConfig: { targetArn: this.enrichDlq.arn },
-        loggingConfig: { logFormat: "JSON", logGroup: logGroup.name, applicationLogLevel: "INFO", systemLogLevel: "WARN" },
         environment: {
-          // names only: the inventory travels in factory.json beside the code (environment variables hold 4 KB)
-          variables: {
-            TIMESTREAM_DATABASE: args.timestream.databaseName,
-            TIMESTREAM_TABLE: args.timestream.tableName,
-            DEAD_LETTER_BUCKET: this.deadLetters.name,
-            POWERTOOLS_SERVICE_NAME: "enrich",
-            POWERTOOLS_METRICS_NAMESPACE: `SmartFactory/${factoryId}`,
-          },
+          TIMESTREAM_DATABASE: args.timestream.databaseName,
+          TIMESTREAM_TABLE: args.timestream.tableName,
+          DEAD_LETTER_BUCKET: this.deadLetters.name,
+          POWERTOOLS_SERVICE_NAME: "enrich",
+          POWERTOOLS_METRICS_NAMESPACE: `SmartFactory/${factoryId}`,
         },
+        dataKeyArn: args.dataKeyArn,
+        ...(args.placement === undefined ? {} : { placement: args.placement }),
       },
-      { ...child, dependsOn: [logGroup] },
+      child,
     );
+    this.enrichFunction = enrich.function;
+    this.enrichDlq = enrich.deadLetterQueue;
     new aws.lambda.FunctionEventInvokeConfig(
       `${name}-enrich`,
       { functionName: this.enrichFunction.name, maximumRetryAttempts: 2, maximumEventAgeInSeconds: 6 * 3600 },
@@ -281,21 +254,19 @@ export class Ingestion extends pulumi.ComponentResource {
   }
 }
 
-/** What the enrichment Lambda may do, and nothing more. */
-function enrichPolicy(args: IngestionArgs, logGroupArn: pulumi.Input<string>, deadLetterBucketArn: pulumi.Input<string>, dlqArn: pulumi.Input<string>): ReturnType<typeof policyDocument> {
+/** What the enrichment Lambda may do besides writing its logs, and nothing more. */
+function enrichStatements(args: IngestionArgs, deadLetterBucketArn: pulumi.Input<string>): Statement[] {
   const region = args.account.region;
-  return policyDocument(
+  return [
     { Sid: "WriteTelemetry", Action: ["timestream:WriteRecords"], Resource: [args.timestream.tableArn] },
     // Timestream's endpoint discovery has no resource type: AWS requires "*" here.
     { Sid: "DiscoverTimestreamEndpoints", Action: ["timestream:DescribeEndpoints"], Resource: "*" },
     { Sid: "DeadLetterRejections", Action: ["s3:PutObject"], Resource: [objectsUnder(deadLetterBucketArn, ENRICH_DEAD_LETTER_PREFIX)] },
-    { Sid: "FailedInvocationsToDlq", Action: ["sqs:SendMessage"], Resource: [dlqArn] },
     {
-      Sid: "EncryptWithTheDataKey",
-      Action: ["kms:GenerateDataKey", "kms:Decrypt"],
+      Sid: "EncryptDeadLettersWithTheDataKey",
+      Action: ["kms:GenerateDataKey"],
       Resource: [args.dataKeyArn],
-      Condition: { StringEquals: { "kms:ViaService": [`s3.${region}.amazonaws.com`, `sqs.${region}.amazonaws.com`, `lambda.${region}.amazonaws.com`] } },
+      Condition: { StringEquals: { "kms:ViaService": `s3.${region}.amazonaws.com` } },
     },
-    { Sid: "WriteOwnLogs", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [pulumi.interpolate`${logGroupArn}:*`] },
-  );
+  ];
 }

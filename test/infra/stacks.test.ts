@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
 import { machinePropertyAlias, parseTopic, telemetryTopic, stateTopic, healthTopic, type FactoryId, type GatewayId, type LineId, type MachineId } from "@smart-factory/sdk";
+import { WILDCARD_RESOURCE_ALLOW_LIST } from "../../infra/policy/rules/iamWildcardResources";
 import { readStackConfig, renderStack, stackNames, type PlannedResource, type RenderedStack } from "../helpers/stacks";
 
 interface Statement {
@@ -81,7 +82,7 @@ describe("infra: the three stacks under mocks", function () {
   });
 
   each("an IAM identity policy uses Resource \"*\" only where AWS requires it", (r) => {
-    const allowedStar = new Set(["timestream:DescribeEndpoints", "cloudwatch:PutMetricData"]);
+    const allowedStar = new Set(Object.keys(WILDCARD_RESOURCE_ALLOW_LIST));
     for (const { where, statements } of policies(ofType(r, "aws:iam/rolePolicy:RolePolicy"))) {
       for (const s of statements) {
         if (asList(s.Resource).includes("*")) for (const a of s.Action) assert.ok(allowedStar.has(a), `${where} ${s.Sid}: ${a} on *`);
@@ -319,7 +320,7 @@ describe("infra: the three stacks under mocks", function () {
     const fn = ofType(r, "aws:lambda/function:Function").find((x) => x.inputs.name === `${r.stack}-enrich`)!;
     assert.match(String(fn.inputs.runtime), /^nodejs(22|24)\.x$/);
     assert.deepEqual(fn.inputs.architectures, ["arm64"]);
-    const dlq = ofType(r, "aws:sqs/queue:Queue")[0]!;
+    const dlq = ofType(r, "aws:sqs/queue:Queue").find((q) => q.inputs.name === `${r.stack}-enrich-dlq`)!;
     assert.equal((fn.inputs.deadLetterConfig as { targetArn: string }).targetArn, dlq.state.arn);
     const env = (fn.inputs.environment as { variables: Record<string, string> }).variables;
     assert.ok(Buffer.byteLength(JSON.stringify(env)) < 1024, "environment stays small");

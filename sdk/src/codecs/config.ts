@@ -316,12 +316,32 @@ export const ModelPackageArn = matching(
   /^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package\/[A-Za-z0-9-]{1,63}\/\d+$/,
 );
 
+/**
+ * The Timestream cells of the factory's account and region (`ingest-cell1`, `query-cell2`...). Timestream's VPC
+ * endpoints are per cell, and the cell an account is served by is only known from its endpoint discovery
+ * (`aws timestream-write describe-endpoints`), so it is configured, not guessed.
+ */
+export const TimestreamCells = closed("Timestream cells", {
+  ingest: matching("an ingest cell such as ingest-cell1 (from describe-endpoints)", /^ingest-cell\d{1,3}$/),
+  query: matching("a query cell such as query-cell1 (from describe-endpoints)", /^query-cell\d{1,3}$/),
+});
+export type TimestreamCells = t.TypeOf<typeof TimestreamCells>;
+
+/** The factory's VPC: its CIDR, how many availability zones (2 or more) and the Timestream cells to reach privately. */
+export const VpcSettings = withChecks(
+  closed("VPC settings", { enabled: t.boolean }, { cidr: VpcCidr, availabilityZones: integerIn(2, 6), timestreamCells: TimestreamCells }),
+  (v, c) => [
+    ...(v.enabled && v.cidr === undefined ? [failureAt(c, ["cidr"], v.cidr, "a CIDR block when the VPC is enabled")] : []),
+    ...(v.enabled && v.timestreamCells === undefined
+      ? [failureAt(c, ["timestreamCells"], v.timestreamCells, "the Timestream cells (ingest, query) when the VPC is enabled: the Lambdas reach Timestream through their endpoints")]
+      : []),
+  ],
+);
+export type VpcSettings = t.TypeOf<typeof VpcSettings>;
+
 /** Feature switches: parts of the pipeline a factory may go without. */
 export const Features = closed("feature switches", {
-  vpc: withChecks(
-    closed("VPC settings", { enabled: t.boolean }, { cidr: VpcCidr }),
-    (v, c) => (v.enabled && v.cidr === undefined ? [failureAt(c, ["cidr"], v.cidr, "a CIDR block when the VPC is enabled")] : []),
-  ),
+  vpc: VpcSettings,
   quickSight: closed("QuickSight settings", { enabled: t.boolean }),
   predictiveMaintenance: withChecks(
     closed("predictive maintenance settings", { enabled: t.boolean }, { approvedModelPackageArn: ModelPackageArn }),
