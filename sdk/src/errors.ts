@@ -43,6 +43,82 @@ export class WireFormatError extends SmartFactoryError {}
 /** A name that cannot be built within the rules of the AWS resource it names. */
 export class NameError extends SmartFactoryError {}
 
+/**
+ * A query argument is invalid (an unknown machine or tag, an unbounded or reversed time range, a hostile
+ * identifier): `field` names the argument, `value` is what was given. Nothing was sent to AWS.
+ */
+export class QueryValidationError extends SmartFactoryError {
+  constructor(
+    /** Path of the offending argument, e.g. `range.to` or `machineIds[2]`. */
+    readonly field: string,
+    /** The value given. */
+    readonly value: unknown,
+    /** What was expected, in words. */
+    readonly expected: string,
+  ) {
+    super(`${field}: expected ${expected}, got ${describeValue(value)}`);
+  }
+}
+
+/** Something asked for does not exist: an asset, a property, an alias, a model. */
+export class NotFoundError extends SmartFactoryError {
+  constructor(
+    /** What kind of thing: "asset", "property", "alias", "asset model". */
+    readonly kind: string,
+    /** How it was asked for (id, alias or name). */
+    readonly key: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${kind} ${JSON.stringify(key)} not found`, options);
+  }
+}
+
+/** AWS kept throttling after the AWS SDK's own retries were exhausted; `cause` is the last AWS error. */
+export class ThrottledError extends SmartFactoryError {
+  constructor(
+    /** The AWS operation, e.g. "BatchGetAssetPropertyValue". */
+    readonly operation: string,
+    /** Attempts the AWS SDK made. */
+    readonly attempts: number | undefined,
+    options: { cause: unknown },
+  ) {
+    super(`${operation} was throttled${attempts === undefined ? "" : ` after ${attempts} attempts`}: slow down or raise the quota`, options);
+  }
+}
+
+/** AWS answered with an error that is not the caller's (a 5xx, an unexpected response); `cause` is the AWS error. */
+export class BackendError extends SmartFactoryError {
+  constructor(
+    /** The AWS operation. */
+    readonly operation: string,
+    message: string,
+    options: { cause: unknown },
+  ) {
+    super(`${operation} failed: ${message}`, options);
+  }
+}
+
+/** A query was cancelled by its `AbortSignal`. */
+export class QueryCancelledError extends SmartFactoryError {}
+
+const THROTTLING = new Set(["ThrottlingException", "TooManyRequestsException", "LimitExceededException", "RequestLimitExceeded", "ProvisionedThroughputExceededException"]);
+
+/**
+ * The SDK's error for an error the AWS SDK threw from `operation`: throttling (after the AWS SDK's retries),
+ * not found, validation, or a backend failure; always with the AWS error as `cause`.
+ */
+export function fromAwsError(operation: string, error: unknown): SmartFactoryError {
+  if (error instanceof SmartFactoryError) return error;
+  const e = error as { name?: unknown; message?: unknown; $metadata?: { attempts?: number; httpStatusCode?: number } } | null;
+  const name = typeof e?.name === "string" ? e.name : "Error";
+  const message = typeof e?.message === "string" ? e.message : String(error);
+  if (THROTTLING.has(name)) return new ThrottledError(operation, e?.$metadata?.attempts, { cause: error });
+  if (name === "ResourceNotFoundException") return new NotFoundError("resource", message, { cause: error });
+  if (name === "AbortError") return new QueryCancelledError(`${operation} was cancelled`, { cause: error });
+  if (name === "ValidationException" || name === "InvalidRequestException") return new BackendError(operation, `AWS rejected the request (${name}): ${message}`, { cause: error });
+  return new BackendError(operation, `${name}: ${message}`, { cause: error });
+}
+
 const MAX_LISTED = 10;
 
 /** `path: expected X, got Y` for each issue, the first ten of them, `; `-separated. */
