@@ -8,27 +8,10 @@ import { agentClientId, decode, decodeTelemetryBatch, encodeTelemetryBatch, Fact
 import { chunk, Enricher, MAX_RECORDS_PER_WRITE } from "../lambdas/enrich/enrich";
 import { batchOf, realisticReadings } from "../test/helpers/readings";
 import { readStackConfig } from "../test/helpers/stacks";
-import type { BenchResult } from "./codec";
+import { rate, type BenchResult } from "./lib";
 
 const READINGS = 10_000;
 
-/** Median rate (calls per second) of `fn` over `rounds` rounds of at least `minMs` each. */
-function rate(fn: () => void, rounds = 5, minMs = 300): number {
-  const rates: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    let calls = 0;
-    const start = process.hrtime.bigint();
-    let elapsed = 0;
-    while (elapsed < minMs) {
-      fn();
-      calls++;
-      elapsed = Number(process.hrtime.bigint() - start) / 1e6;
-    }
-    rates.push((calls * 1000) / elapsed);
-  }
-  rates.sort((a, b) => a - b);
-  return rates[Math.floor(rates.length / 2)] as number;
-}
 
 /** Factory A's stack config, as the bundled factory.json holds it. */
 function factoryA(): FactoryConfig {

@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { BenchResult } from "./codec";
+import type { BenchResult } from "./lib";
 
 async function main(): Promise<void> {
   const only = process.argv[2];

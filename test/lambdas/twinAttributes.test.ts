@@ -1,11 +1,16 @@
 import { strict as assert } from "node:assert";
 import { BatchPutAssetPropertyValueCommand, IoTSiteWiseClient } from "@aws-sdk/client-iotsitewise";
-import { mockClient } from "aws-sdk-client-mock";
+import { mockClient, type AwsClientStub } from "aws-sdk-client-mock";
 import { createAttributesHandler } from "../../lambdas/twin-attributes/handler";
 
 describe("lambdas/twin-attributes: per-machine attribute values set at deploy time", () => {
-  const sitewise = mockClient(IoTSiteWiseClient);
-  afterEach(() => sitewise.reset());
+  let sitewise: AwsClientStub<IoTSiteWiseClient>;
+  beforeEach(() => {
+    sitewise = mockClient(IoTSiteWiseClient);
+  });
+  afterEach(() => {
+    sitewise.restore();
+  });
   const values = Array.from({ length: 24 }, (_, i) => ({ alias: `/sf/factory-a/press-line-1/press-${String(i).padStart(2, "0")}/idealRunRate`, value: 18 + i / 10 }));
 
   it("writes 24 values in 3 calls of at most 10 entries, each a DOUBLE at the invocation's time", async () => {

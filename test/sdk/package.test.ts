@@ -44,6 +44,88 @@ const ok = decode(TelemetryBatch, { schemaVersion: 1, factoryId: "factory-a", ga
 console.log(JSON.stringify({ celsius: convert(212, "degF", "degC"), readings: ok.readings.length }));
 `;
 
+/** Fake AWS clients for the consumers: answers shaped like the API reference, chosen by command name. */
+const FAKES = String.raw`
+const T = Date.UTC(2026, 10, 23, 7, 0, 0);
+const s = (v: string) => ({ ScalarValue: v });
+const col = (Name: string, ScalarType: string) => ({ Name, Type: { ScalarType } });
+const status = { ProgressPercentage: 100, CumulativeBytesScanned: 4096, CumulativeBytesMetered: 10485760 };
+const ratios: Record<string, number> = { "p-availability": 0.8, "p-performance": 0.9, "p-quality": 1, "p-oee": 0.72 };
+interface Command { constructor: { name: string }; input: any }
+const fakeSitewise = {
+  async send(command: Command) {
+    const input = command.input;
+    switch (command.constructor.name) {
+      case "ListAssetModelsCommand":
+        return { assetModelSummaries: [{ id: "m-1", arn: "arn:aws:iotsitewise:eu-central-1:123456789012:asset-model/m-1", name: "factory-a-machine-servo-press", description: "", creationDate: new Date(0), lastUpdateDate: new Date(0), status: { state: "ACTIVE" } }] };
+      case "BatchGetAssetPropertyValueCommand":
+        return { successEntries: input.entries.map((e: any) => ({ entryId: e.entryId, assetPropertyValue: { value: { doubleValue: ratios[e.propertyId] }, timestamp: { timeInSeconds: T / 1000, offsetInNanos: 0 }, quality: "GOOD" } })), errorEntries: [], skippedEntries: [] };
+      default:
+        throw new Error("unexpected SiteWise command " + command.constructor.name);
+    }
+  },
+};
+const fakeTimestream = {
+  async send(command: Command) {
+    const sql: string = command.input.QueryString;
+    if (sql.startsWith("DESCRIBE")) {
+      const columns = [["factory", "varchar", "DIMENSION"], ["line", "varchar", "DIMENSION"], ["machine_type", "varchar", "DIMENSION"], ["machine", "varchar", "DIMENSION"], ["measure_name", "varchar", "MEASURE_NAME"], ["time", "timestamp", "TIMESTAMP"], ["spindleTemperature", "double", "MULTI"], ["spindleTemperature_quality", "varchar", "MULTI"]];
+      return { QueryId: "q-describe", ColumnInfo: [col("Column", "VARCHAR"), col("Type", "VARCHAR"), col("Timestream attribute type", "VARCHAR")], Rows: columns.map((c) => ({ Data: c.map(s) })), QueryStatus: status };
+    }
+    return {
+      QueryId: "q-latest",
+      ColumnInfo: [col("machine", "VARCHAR"), col("spindleTemperature_time", "TIMESTAMP"), col("spindleTemperature_value", "DOUBLE"), col("spindleTemperature_quality", "VARCHAR")],
+      Rows: [{ Data: [s("press-01"), s("2026-11-23 06:59:58.000000000"), s("41.5"), { NullValue: true }] }],
+      QueryStatus: status,
+    };
+  },
+};
+`;
+
+/** Every query family against the fakes; the same body runs as compiled TypeScript (CommonJS) and as an ES module. */
+const USE_QUERIES = String.raw`
+async function main() {
+  const client = createFactoryClient({ factoryId: "factory-a", sitewise: fakeSitewise as unknown as IoTSiteWiseClient, timestream: fakeTimestream as unknown as TimestreamQueryClient });
+  const press: MachineRef = { level: "machine", assetId: "a-1", name: "factory-a/press-line-1/press-01", modelId: "m-1", modelKey: "machine-servo-press", lineId: "press-line-1", machineId: "press-01", properties: { availability: "p-availability", performance: "p-performance", quality: "p-quality", oee: "p-oee" } };
+  const models = await client.assets.models();
+  const [current] = await client.oee.current([press]);
+  const latest = await client.telemetry.latest({ machineIds: ["press-01"], tags: ["spindleTemperature"] });
+  let rejected = "";
+  try { await client.telemetry.latest({ machineIds: ["press-01' OR '1'='1"], tags: ["spindleTemperature"] }); } catch (e) { if (e instanceof QueryValidationError) rejected = e.field; }
+  console.log(JSON.stringify({
+    models: models.map((m) => m.name),
+    oee: current ? current.ratios.oee : null,
+    latest: latest.data.map((v) => [v.machineId, v.tag, v.value, v.time.toISOString()]),
+    bytesScanned: latest.bytesScanned,
+    rejected,
+  }));
+}
+void main();
+`;
+
+const QUERIES_TS = [
+  'import { createFactoryClient, QueryValidationError, type MachineRef } from "@smart-factory/sdk";',
+  'import type { IoTSiteWiseClient } from "@aws-sdk/client-iotsitewise";',
+  'import type { TimestreamQueryClient } from "@aws-sdk/client-timestream-query";',
+  FAKES,
+  USE_QUERIES,
+].join("\n");
+
+/** The same consumer as an ES module: type annotations stripped by hand (the few there are). */
+const QUERIES_MJS = [
+  'import { createFactoryClient, QueryValidationError } from "@smart-factory/sdk";',
+  FAKES.replace(/\(v: string\)/g, "(v)").replace(/\(Name: string, ScalarType: string\)/g, "(Name, ScalarType)").replace(/: Record<string, number>/g, "").replace(/interface Command \{[^\n]*\}\n/, "").replace(/\(command: Command\)/g, "(command)").replace(/: string = /g, " = ").replace(/\(e: any\)/g, "(e)"),
+  USE_QUERIES.replace(/ as unknown as \w+/g, "").replace(/const press: MachineRef = /, "const press = "),
+].join("\n");
+
+const EXPECTED_QUERIES = {
+  models: ["factory-a-machine-servo-press"],
+  oee: 0.72,
+  latest: [["press-01", "spindleTemperature", 41.5, "2026-11-23T06:59:58.000Z"]],
+  bytesScanned: 4096,
+  rejected: "machineIds[0]",
+};
+
 describe("the SDK package, as another team installs it", function () {
   this.timeout(240_000);
   let work: string;
@@ -59,7 +141,8 @@ describe("the SDK package, as another team installs it", function () {
     project = path.join(work, "consumer");
     fs.mkdirSync(project);
     fs.writeFileSync(path.join(project, "package.json"), JSON.stringify({ name: "consumer", version: "1.0.0", private: true }));
-    run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", path.join(work, info.filename)], project);
+    // the AWS SDK's declarations need Node's types, as every Node project using it has them
+    run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", path.join(work, info.filename), "@types/node@^20"], project);
   });
 
   after(() => { fs.rmSync(work, { recursive: true, force: true }); });
@@ -73,9 +156,10 @@ describe("the SDK package, as another team installs it", function () {
 
   it("type-checks and runs a TypeScript consumer (CommonJS)", () => {
     fs.writeFileSync(path.join(project, "consumer.ts"), CONSUMER_TS);
-    // No @types/node and no skipLibCheck: the published declarations must stand on their own.
-    const compilerOptions = { strict: true, target: "ES2022", module: "node16", moduleResolution: "node16", types: [], skipLibCheck: false, outDir: "out" };
-    fs.writeFileSync(path.join(project, "tsconfig.json"), JSON.stringify({ compilerOptions, files: ["consumer.ts"] }));
+    // No skipLibCheck: the published declarations (ours and the AWS SDK's) must type-check in a strict project.
+    const compilerOptions = { strict: true, target: "ES2022", module: "node16", moduleResolution: "node16", types: ["node"], skipLibCheck: false, outDir: "out" };
+    fs.writeFileSync(path.join(project, "tsconfig.json"), JSON.stringify({ compilerOptions, files: ["consumer.ts", "queries.ts"] }));
+    fs.writeFileSync(path.join(project, "queries.ts"), QUERIES_TS);
     run(process.execPath, [TSC, "-p", "."], project);
     const { kPa, ...output } = JSON.parse(run(process.execPath, [path.join("out", "consumer.js")], project)) as Record<string, unknown>;
     assert.ok(Math.abs((kPa as number) - 92.5 * 6.894757293168361) < 1e-9, `92.5 psi came out as ${String(kPa)} kPa`);
@@ -84,6 +168,16 @@ describe("the SDK package, as another team installs it", function () {
       topic: "$aws/rules/sf_factory_c_telemetry/sf/v1/factory-c/factory-c-gw-final/telemetry",
       rejected: "sequence",
     });
+  });
+
+  it("runs every query family (assets, OEE, telemetry) against mocked clients, compiled strict as CommonJS", () => {
+    assert.ok(fs.existsSync(path.join(project, "out", "queries.js")), "compiled with the consumer above");
+    assert.deepEqual(JSON.parse(run(process.execPath, [path.join("out", "queries.js")], project)), EXPECTED_QUERIES);
+  });
+
+  it("runs every query family from an ES module", () => {
+    fs.writeFileSync(path.join(project, "queries.mjs"), QUERIES_MJS);
+    assert.deepEqual(JSON.parse(run(process.execPath, ["queries.mjs"], project)), EXPECTED_QUERIES);
   });
 
   it("is importable by name from an ES module", () => {
