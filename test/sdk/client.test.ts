@@ -72,4 +72,30 @@ describe("createFactoryClient: one client per factory, three query families", ()
     sitewise.on(ListAssetModelsCommand).resolves({ assetModelSummaries: [] });
     assert.deepEqual(await createFactoryClient({ factoryId: "factory-a", sitewise: new IoTSiteWiseClient({ region: "eu-central-1" }) }).assets.models(), []);
   });
+
+  it("answers \"which machines are faulted now\" from each machine's state, per machine", async () => {
+    const at = Date.UTC(2026, 10, 23, 6, 41, 7) / 1000;
+    sitewise.on(BatchGetAssetPropertyValueCommand).callsFake((input: { entries: { entryId: string; assetId: string }[] }) => ({
+      successEntries: input.entries
+        .filter((e) => e.assetId !== "a-3")
+        .map((e) => ({ entryId: e.entryId, assetPropertyValue: { value: { integerValue: e.assetId === "a-1" ? 1 : 2 }, timestamp: { timeInSeconds: at, offsetInNanos: 0 }, quality: "GOOD" } })),
+      errorEntries: input.entries.filter((e) => e.assetId === "a-3").map((e) => ({ entryId: e.entryId, errorCode: "ResourceNotFoundException", errorMessage: "asset a-3 was deleted" })),
+      skippedEntries: [],
+    }));
+    const machine = (i: number, properties: Record<string, string>): MachineRef => ({ level: "machine", assetId: `a-${i}`, name: `factory-a/press-line-1/press-0${i}`, modelId: "m", modelKey: "machine-servo-press", lineId: "press-line-1", machineId: `press-0${i}`, properties });
+    const client = createFactoryClient({ factoryId: "factory-a", sitewise: new IoTSiteWiseClient({ region: "eu-central-1" }) });
+    const states = await client.assets.states([machine(1, { state: "s-1" }), machine(2, { state: "s-2" }), machine(3, { state: "s-3" }), machine(4, {})]);
+    assert.deepEqual(
+      states.map((s) => [s.machine.machineId, s.state, s.since?.toISOString(), s.issue]),
+      [
+        ["press-01", "running", "2026-11-23T06:41:07.000Z", undefined],
+        ["press-02", "fault", "2026-11-23T06:41:07.000Z", undefined],
+        ["press-03", undefined, undefined, states[2]?.issue],
+        ["press-04", undefined, undefined, "machine factory-a/press-line-1/press-04 has no state property"],
+      ],
+    );
+    assert.match(states[2]?.issue ?? "", /ResourceNotFoundException|deleted/);
+    assert.equal(sitewise.commandCalls(BatchGetAssetPropertyValueCommand).length, 1, "one call for all machines");
+    assert.deepEqual(states.filter((s) => s.state === "fault").map((s) => s.machine.machineId), ["press-02"]);
+  });
 });

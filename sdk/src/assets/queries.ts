@@ -24,7 +24,10 @@ import type { QueryContext } from "../client/context";
 import type { FactoryId } from "../codecs/primitives";
 import { NotFoundError, QueryValidationError, SmartFactoryError } from "../errors";
 import { FACTORY_MODEL_KEY } from "../oee/sitewise";
-import { awsCall, collectPages, LookupCache, mapLimit } from "./calls";
+import { awsCall, collectPages, LookupCache, mapLimit, type CallOptions } from "./calls";
+import { latestValues, numericValue, timestampMs } from "./values";
+import { stateOfCode, type MachineState } from "../codecs/state";
+import { MACHINE_PROPERTIES } from "../names";
 
 // ---------------------------------------------------------------------------------------------- types
 
@@ -171,8 +174,25 @@ export interface AssetQueries {
   property(assetId: string, name: string): Promise<PropertyRef>;
   /** A property of a machine by name, from the tree (no alias needed: metrics have none). */
   machineProperty(lineId: string, machineId: string, name: string): Promise<PropertyRef>;
+  /**
+   * The state each machine is in now ("which machines are faulted?"): the latest value of its `state`
+   * measurement, in `ceil(machines / 128)` calls. A machine SiteWise has no state for, or that the batch call
+   * failed for, comes back with `state: undefined` and the reason in `issue`; the others still answer.
+   */
+  states(machines: readonly MachineRef[], options?: CallOptions): Promise<MachineStateNow[]>;
   /** Forgets every cached lookup. */
   clearCache(): void;
+}
+
+/** A machine's current state, as {@link AssetQueries.states} reports it. */
+export interface MachineStateNow {
+  readonly machine: MachineRef;
+  /** The state, or `undefined` when there is none (see `issue`). */
+  readonly state: MachineState | undefined;
+  /** When the machine entered it (the time of the latest state value). */
+  readonly since: Date | undefined;
+  /** Why there is no state: no `state` property, no value yet, an unknown code, or the batch entry's error. */
+  readonly issue?: string;
 }
 
 // ---------------------------------------------------------------------------------------------- naming
@@ -432,8 +452,27 @@ export function createAssetQueries(ctx: QueryContext): AssetQueries {
     return { assetId: m.assetId, propertyId, name };
   };
 
+  const states = async (machines: readonly MachineRef[], options: CallOptions = {}): Promise<MachineStateNow[]> => {
+    const keyed = machines.map((m) => ({ m, propertyId: m.properties[MACHINE_PROPERTIES.state] }));
+    const asked = keyed.filter((k): k is { m: MachineRef; propertyId: string } => k.propertyId !== undefined);
+    const values = await latestValues(ctx.sitewise, asked.map((k) => ({ assetId: k.m.assetId, propertyId: k.propertyId })), options);
+    const byAsset = new Map(asked.map((k, i) => [k.m.assetId, values[i]]));
+    return keyed.map(({ m, propertyId }): MachineStateNow => {
+      if (propertyId === undefined) return { machine: m, state: undefined, since: undefined, issue: `machine ${m.name} has no ${MACHINE_PROPERTIES.state} property` };
+      const outcome = byAsset.get(m.assetId);
+      if (outcome === undefined || !outcome.ok) return { machine: m, state: undefined, since: undefined, issue: outcome?.issue.message ?? "not asked" };
+      if (outcome.value === undefined) return { machine: m, state: undefined, since: undefined, issue: "no state reported yet" };
+      const code = numericValue(outcome.value);
+      const at = timestampMs(outcome.value);
+      const state = code === undefined ? undefined : stateOfCode(code);
+      const since = at === undefined ? undefined : new Date(at);
+      return state === undefined ? { machine: m, state, since, issue: `unknown state code ${String(code)}` } : { machine: m, state, since };
+    });
+  };
+
   return {
     factoryId,
+    states,
     models,
     describeModel,
     describeAsset,

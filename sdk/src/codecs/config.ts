@@ -46,6 +46,7 @@ function isTimeZone(name: string): boolean {
 /** A local time of day `HH:MM`, 00:00 to 23:59. */
 export const TimeOfDay = matching("a time of day HH:MM from 00:00 to 23:59", /^(?:[01]\d|2[0-3]):[0-5]\d$/);
 
+/** Weekdays as shifts name them, Monday first (ISO order). */
 export const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
 /** A day of the week, `mon` to `sun`. */
 export const Weekday = oneOf("a weekday", WEEKDAYS);
@@ -174,6 +175,7 @@ export const MqttTopicName = refinedString<string>(
   (s) => s.length > 0 && s.length <= 256 && !/[+#]/.test(s) && !s.includes("\u0000") && !s.startsWith("$"),
 );
 
+/** OPC UA security policies a machine endpoint may use (`None` only with security mode `None`). */
 export const SECURITY_POLICIES = ["None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"] as const;
 
 /** How the edge agent connects to a machine's OPC UA server. */

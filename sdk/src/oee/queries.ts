@@ -203,9 +203,13 @@ export interface CurrentRollUp {
 
 /** The local computation of the same definition, for data that is not in SiteWise (tests, replays, the edge). */
 export interface LocalOee {
+  /** Additive counters of one machine from its state events over a span. */
   readonly machineCounters: typeof machineCounters;
+  /** The guarded ratios of a set of counters. */
   readonly oeeOf: typeof oeeOf;
+  /** The sum of counters (windows, or the machines of a line). */
   readonly sumCounters: typeof sumCounters;
+  /** The tumbling windows (UTC) that cover a span. */
   readonly windowsCovering: typeof windowsCovering;
 }
 

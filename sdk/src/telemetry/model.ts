@@ -21,6 +21,7 @@ export const TELEMETRY_TABLE = "telemetry";
 
 /** Dimension names, in the order records carry them. */
 export const TELEMETRY_DIMENSIONS = ["factory", "line", "machine_type", "machine"] as const;
+/** The name of one dimension of a telemetry record. */
 export type TelemetryDimension = (typeof TELEMETRY_DIMENSIONS)[number];
 
 /** Measure name of every telemetry record. */

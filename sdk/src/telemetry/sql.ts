@@ -246,9 +246,11 @@ export type AggregateKey<A> = A extends "avg" | "min" | "max" | "sum" | "count"
 
 /** A validated aggregate: its key in a bin and how to compute it from a value expression. */
 export interface AggregatePlan {
+  /** The key the result carries the aggregate under (`avg`, `p95`). */
   readonly key: string;
   /** Suffix of the result column alias (`avg`, `p99_9`). */
   readonly alias: string;
+  /** The aggregate over a value expression, as SQL (the expression is already built by the SDK). */
   readonly sql: (value: string) => string;
 }
 
