@@ -1,0 +1,73 @@
+import { strict as assert } from "node:assert";
+import { AgentConfigError, CONFIG_ENV, loadGatewayPlan, planGateway, THING_NAME_ENV } from "../../edge/src/config";
+import { loadFactoryConfigFromStack } from "../helpers/factoryConfig";
+
+/** A component configuration as the deployment carries it: the stack's factory config and agent settings. */
+function document(stack = "factory-c"): Record<string, any> {
+  return JSON.parse(
+    JSON.stringify({
+      factory: loadFactoryConfigFromStack(stack),
+      agent: {
+        iotEndpoint: "a1mock-ats.iot.us-east-1.amazonaws.com",
+        certificatePath: "/greengrass/v2/thingCert.crt",
+        privateKeyPath: "/greengrass/v2/privKey.key",
+        rootCaPath: "/greengrass/v2/rootCA.pem",
+        buffer: { path: "/var/lib/smart-factory/buffer.db", maxBytes: 2 * 1024 ** 3, maxAgeHours: 24 * 14, onOverflow: "dropOldest" },
+        secrets: { opcuaClientCertificateArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:factory-c/opcua-cert-AbCdEf" },
+      },
+    }),
+  ) as Record<string, any>;
+}
+
+describe("edge/src/config.ts: one deployment, each gateway picks its own machines", () => {
+  it("selects the gateway by thing name, with its lines' machines and the agent's client id", () => {
+    const body = planGateway(document(), "factory-c-gw-body");
+    assert.equal(body.gateway.id, "gw-body");
+    assert.equal(body.clientId, "factory-c-gw-body-agent");
+    assert.deepEqual([...new Set(body.machines.map((m) => m.line.id))], ["body-assembly"]);
+    assert.equal(body.machines.length, 5);
+    const final = planGateway(document(), "factory-c-gw-final");
+    assert.deepEqual([...new Set(final.machines.map((m) => m.line.id))], ["final-assembly", "end-of-line"]);
+    assert.equal(final.machines.length + body.machines.length, 12, "every machine is served by exactly one gateway");
+  });
+
+  it("an unknown thing name stops the agent, naming it and the gateways there are", () => {
+    assert.throws(() => planGateway(document(), "factory-c-gw-paint"), (e: unknown) => e instanceof AgentConfigError && /AWS_IOT_THING_NAME "factory-c-gw-paint" is no gateway of factory-c \(its gateways are factory-c-gw-body, factory-c-gw-final\)/.test(e.message));
+  });
+
+  it("a bad key stops the agent with the key's path and value", () => {
+    const bad = document();
+    bad.agent.buffer.maxBytes = 10;
+    bad.agent.buffer.onOverflow = "dropNewest";
+    bad.factory.lines[0].machines[1].idealRunRate = -3;
+    assert.throws(
+      () => planGateway(bad, "factory-c-gw-body"),
+      (e: unknown) =>
+        e instanceof AgentConfigError &&
+        /agent\.buffer\.maxBytes: expected a whole number from 1048576 to 1099511627776, got 10/.test(e.message) &&
+        /agent\.buffer\.onOverflow: expected an overflow policy .*got "dropNewest"/.test(e.message) &&
+        /factory\.lines\[0\]\.machines\[1\]\.idealRunRate: expected .*got -3/.test(e.message),
+    );
+  });
+
+  it("refuses secret values in the configuration: only Secrets Manager ARNs", () => {
+    const leaky = document();
+    leaky.agent.secrets.opcuaClientKey = "-----BEGIN PRIVATE KEY-----...";
+    assert.throws(() => planGateway(leaky, "factory-c-gw-body"), /agent\.secrets\.opcuaClientKey: expected .*no key "opcuaClientKey" here \(allowed: opcuaClientCertificateArn, opcuaClientKeyArn, plcCredentialsArn\)/);
+    const plain = document();
+    plain.agent.secrets.plcCredentialsArn = "admin:admin";
+    assert.throws(() => planGateway(plain, "factory-c-gw-body"), /agent\.secrets\.plcCredentialsArn: expected a Secrets Manager secret ARN/);
+  });
+
+  it("loads from the Greengrass environment, or from --config and --thing for a local run", () => {
+    const json = JSON.stringify(document());
+    const fromGreengrass = loadGatewayPlan({ argv: [], env: { [CONFIG_ENV]: json, [THING_NAME_ENV]: "factory-c-gw-final" } });
+    assert.equal(fromGreengrass.gateway.id, "gw-final");
+    const local = loadGatewayPlan({ argv: ["--config", "/etc/agent.json", "--thing", "factory-c-gw-body"], env: {}, readFile: (p) => (p === "/etc/agent.json" ? json : "") });
+    assert.equal(local.gateway.id, "gw-body");
+    assert.throws(() => loadGatewayPlan({ argv: [], env: {} }), /no configuration: pass --config <file>, or run under Greengrass, whose recipe sets SF_AGENT_CONFIG/);
+    assert.throws(() => loadGatewayPlan({ argv: [], env: { [CONFIG_ENV]: json } }), /no thing name: AWS_IOT_THING_NAME is not set/);
+    assert.throws(() => loadGatewayPlan({ argv: [], env: { [CONFIG_ENV]: "{factory:", [THING_NAME_ENV]: "x" } }), /SF_AGENT_CONFIG is not JSON/);
+    assert.throws(() => loadGatewayPlan({ argv: ["--config", "/missing.json"], env: {}, readFile: () => { throw new Error("ENOENT: no such file"); } }), /cannot read --config \/missing\.json: ENOENT/);
+  });
+});
