@@ -21,7 +21,6 @@ import {
   matching,
   oneOf,
   SmartFactoryError,
-  text,
   thingName,
   type ContractIssue,
   type Gateway,
