@@ -9,28 +9,21 @@ import { createHash } from "node:crypto";
 import type { _Record, MeasureValue } from "@aws-sdk/client-timestream-write";
 import {
   agentClientId,
-  canonicalUnitOf,
   check,
-  checkTimestamp,
-  converter,
   decodeTelemetryBatch,
   formatIssues,
   listMachines,
   parseTopic,
-  quantityOf,
   qualityMeasureName,
-  readingBounds,
+  ReadingValidator,
   TELEMETRY_MEASURE_NAME,
   TelemetryRuleEvent,
   thingName,
   type FactoryConfig,
-  type MachinePlacement,
   type Quality,
   type Reading,
-  type TagSpec,
+  type ReadingRefusalReason,
   type TelemetryBatch,
-  type TimestampBounds,
-  type UnitId,
 } from "@smart-factory/sdk";
 
 /** Timestream's limit on the records of one `WriteRecords` call. */
@@ -56,16 +49,8 @@ export type BatchRejectionReason =
   | "unknownGateway"
   | "clientIdMismatch";
 
-/** Why one reading was refused while the rest of its batch is written. */
-export type ReadingRejectionReason =
-  | "unknownMachine"
-  | "machineNotOnGateway"
-  | "unknownTag"
-  | "unitMismatch"
-  | "outOfRange"
-  | "timestampTooOld"
-  | "timestampInFuture"
-  | "duplicateConflict";
+/** Why one reading was refused while the rest of its batch is written: the inventory checks, or a conflict. */
+export type ReadingRejectionReason = ReadingRefusalReason | "duplicateConflict";
 
 /** Where a message came from and what it claims, as far as it is known. */
 export interface Envelope {
@@ -136,14 +121,7 @@ export interface AcceptedBatch {
 /** Outcome of {@link Enricher.enrich}. */
 export type EnrichOutcome = AcceptedBatch | { readonly ok: false; readonly rejection: BatchRejection };
 
-interface TagInfo {
-  readonly spec: TagSpec;
-  readonly quantity: string;
-}
-
 interface MachineInfo {
-  readonly placement: MachinePlacement;
-  readonly tags: ReadonlyMap<string, TagInfo>;
   readonly dimensions: NonNullable<_Record["Dimensions"]>;
 }
 
@@ -164,16 +142,13 @@ export class Enricher {
   private readonly factoryId: string;
   private readonly machines = new Map<string, MachineInfo>();
   private readonly gateways: ReadonlySet<string>;
-  private readonly bounds: TimestampBounds;
-  private readonly toCanonical = new Map<string, (value: number) => number>();
-  private readonly toTagUnit = new Map<string, (value: number) => number>();
+  private readonly validator: ReadingValidator;
 
   constructor(config: FactoryConfig) {
     this.factoryId = config.factory.id;
     this.gateways = new Set(config.gateways.map((g) => g.id));
-    this.bounds = readingBounds(config.telemetry);
+    this.validator = new ReadingValidator(config);
     for (const placement of listMachines(config)) {
-      const tags = new Map(placement.type.tags.map((spec) => [spec.name as string, { spec, quantity: quantityOf(spec.unit) }]));
       const values: Record<string, string> = {
         factory: this.factoryId,
         line: placement.line.id,
@@ -186,7 +161,7 @@ export class Enricher {
         Value: values[name],
         DimensionValueType: "VARCHAR" as const,
       }));
-      this.machines.set(placement.machine.id, { placement, tags, dimensions });
+      this.machines.set(placement.machine.id, { dimensions });
     }
   }
 
@@ -265,56 +240,12 @@ export class Enricher {
     // machine -> timestamp -> tag -> candidates
     const groups = new Map<string, Map<number, Map<string, Candidate[]>>>();
     readings.forEach((reading, index) => {
-      const refuse = (reason: ReadingRejectionReason, field: ReadingRejection["field"], value: string | number | null, message: string): void => {
-        rejections.push({ index, reason, field, value, message: `reading ${index} (${reading.machineId}.${reading.tag}): ${message}`, reading });
-      };
-      const machine = this.machines.get(reading.machineId);
-      if (machine === undefined) {
-        refuse("unknownMachine", "machineId", reading.machineId, `machineId ${JSON.stringify(reading.machineId)} is not a machine of factory ${this.factoryId}`);
-        return;
-      }
-      if (machine.placement.gateway.id !== gatewayId) {
-        refuse(
-          "machineNotOnGateway",
-          "machineId",
-          reading.machineId,
-          `machineId ${JSON.stringify(reading.machineId)} stands on line ${machine.placement.line.id}, served by gateway ${machine.placement.gateway.id}, not by ${gatewayId}`,
-        );
-        return;
-      }
-      const tag = machine.tags.get(reading.tag);
-      if (tag === undefined) {
-        refuse(
-          "unknownTag",
-          "tag",
-          reading.tag,
-          `tag ${JSON.stringify(reading.tag)} is not a tag of machine type ${machine.placement.type.id} (${[...machine.tags.keys()].join(", ")})`,
-        );
-        return;
-      }
-      const quantity = quantityOf(reading.unit);
-      if (quantity !== tag.quantity) {
-        refuse(
-          "unitMismatch",
-          "unit",
-          reading.unit,
-          `unit ${JSON.stringify(reading.unit)} measures ${quantity}, but tag ${reading.tag} is a ${tag.quantity} (configured in ${tag.spec.unit})`,
-        );
-        return;
-      }
-      if (reading.value !== null) {
-        const problem = this.rangeProblem(reading.value, reading.unit, tag.spec);
-        if (problem !== undefined) {
-          refuse("outOfRange", "value", reading.value, problem);
-          return;
-        }
-      }
-      const verdict = checkTimestamp(reading.timestamp, now, this.bounds);
+      const verdict = this.validator.check(reading, gatewayId, now);
       if (!verdict.ok) {
-        refuse(verdict.reason === "future" ? "timestampInFuture" : "timestampTooOld", "timestamp", reading.timestamp, verdict.message);
+        rejections.push({ index, reason: verdict.reason, field: verdict.field, value: verdict.value, message: `reading ${index} (${reading.machineId}.${reading.tag}): ${verdict.message}`, reading });
         return;
       }
-      const canonical = reading.value === null ? null : this.canonicalConverter(reading.unit)(reading.value);
+      const canonical = verdict.canonical;
       let byTime = groups.get(reading.machineId);
       if (byTime === undefined) groups.set(reading.machineId, (byTime = new Map<number, Map<string, Candidate[]>>()));
       let byTag = byTime.get(reading.timestamp);
@@ -375,28 +306,6 @@ export class Enricher {
     return winner;
   }
 
-  /** Why `value` (in `unit`) is outside the tag's valid range, compared in the tag's configured unit. */
-  private rangeProblem(value: number, unit: UnitId, spec: TagSpec): string | undefined {
-    const inTagUnit = unit === spec.unit ? value : this.tagUnitConverter(unit, spec.unit)(value);
-    // A value converted from another unit may carry the conversion's rounding: allow a few ulps at the bounds.
-    const slack = unit === spec.unit ? 0 : 4 * Number.EPSILON * Math.max(Math.abs(spec.min), Math.abs(spec.max), Math.abs(inTagUnit));
-    if (inTagUnit >= spec.min - slack && inTagUnit <= spec.max + slack) return undefined;
-    const shown = unit === spec.unit ? `${value} ${unit}` : `${value} ${unit} (${inTagUnit} ${spec.unit})`;
-    return `value ${shown} is outside the valid range of ${spec.name}, ${spec.min} to ${spec.max} ${spec.unit} (compared in ${spec.unit}, the tag's configured unit)`;
-  }
-
-  private canonicalConverter(unit: UnitId): (value: number) => number {
-    let fn = this.toCanonical.get(unit);
-    if (fn === undefined) this.toCanonical.set(unit, (fn = converter(unit, canonicalUnitOf(unit))));
-    return fn;
-  }
-
-  private tagUnitConverter(from: UnitId, to: UnitId): (value: number) => number {
-    const key = `${from}\u0000${to}`;
-    let fn = this.toTagUnit.get(key);
-    if (fn === undefined) this.toTagUnit.set(key, (fn = converter(from, to)));
-    return fn;
-  }
 }
 
 function compareCandidates(a: Candidate, b: Candidate): number {

@@ -29,3 +29,4 @@ export * from "./telemetry/rows";
 export * from "./telemetry/queries";
 export * from "./client";
 export type { EntryIssue } from "./assets/values";
+export * from "./validation";
