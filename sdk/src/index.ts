@@ -30,3 +30,4 @@ export * from "./telemetry/queries";
 export * from "./client";
 export type { EntryIssue } from "./assets/values";
 export * from "./validation";
+export * from "./codecs/sensor";
