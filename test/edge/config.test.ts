@@ -1,23 +1,6 @@
 import { strict as assert } from "node:assert";
 import { AgentConfigError, CONFIG_ENV, loadGatewayPlan, planGateway, THING_NAME_ENV } from "../../edge/src/config";
-import { loadFactoryConfigFromStack } from "../helpers/factoryConfig";
-
-/** A component configuration as the deployment carries it: the stack's factory config and agent settings. */
-function document(stack = "factory-c"): Record<string, any> {
-  return JSON.parse(
-    JSON.stringify({
-      factory: loadFactoryConfigFromStack(stack),
-      agent: {
-        iotEndpoint: "a1mock-ats.iot.us-east-1.amazonaws.com",
-        certificatePath: "/greengrass/v2/thingCert.crt",
-        privateKeyPath: "/greengrass/v2/privKey.key",
-        rootCaPath: "/greengrass/v2/rootCA.pem",
-        buffer: { path: "/var/lib/smart-factory/buffer.db", maxBytes: 2 * 1024 ** 3, maxAgeHours: 24 * 14, onOverflow: "dropOldest" },
-        secrets: { opcuaClientCertificateArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:factory-c/opcua-cert-AbCdEf" },
-      },
-    }),
-  ) as Record<string, any>;
-}
+import { agentDocument as document } from "../helpers/agentConfig";
 
 describe("edge/src/config.ts: one deployment, each gateway picks its own machines", () => {
   it("selects the gateway by thing name, with its lines' machines and the agent's client id", () => {
