@@ -17,10 +17,12 @@ import type { Socket } from "node:net";
 import {
   agentClientId,
   checkName,
+  healthTopic,
   MAX_MESSAGE_BYTES,
   stateTopic,
   telemetryTopic,
   type FactoryId,
+  type HealthMessage,
   type GatewayId,
   type LineId,
   type TopicForm,
@@ -518,6 +520,26 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   }
 
   // ------------------------------------------------------------------------------------------- publishing
+
+  /**
+   * Publish a health message on the gateway's health topic (QoS 1, within the budget). Health is not buffered:
+   * when no connection is up it is skipped (`false`) and the next one, a minute later, says the same and more.
+   */
+  async publishHealth(message: HealthMessage): Promise<boolean> {
+    const { factoryId, gatewayId, topicForm } = this.options;
+    const topic = healthTopic(factoryId, gatewayId, topicForm);
+    const payload = Buffer.from(JSON.stringify(message));
+    if (!this.conns.some((c) => c.connected)) return false;
+    const conn = await this.acquire(payload.length + Buffer.byteLength(topic));
+    if (conn === undefined) return false;
+    try {
+      await this.publish(conn, topic, payload);
+      this.counters.bytesSent += payload.length;
+      return true;
+    } catch {
+      return false;
+    }
+  }
 
   private async telemetryLoop(): Promise<void> {
     const { store } = this.options;

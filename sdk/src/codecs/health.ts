@@ -4,7 +4,7 @@
  * health topic rule turns these into CloudWatch metrics per gateway, which alarms watch.
  */
 import * as t from "io-ts";
-import { closed, EpochMillis, FactoryId, GatewayId, NonNegativeInteger } from "./primitives";
+import { closed, EpochMillis, FactoryId, GatewayId, MachineId, NonNegativeInteger, refinedNumber } from "./primitives";
 
 /** Version of the health schema this SDK writes. */
 export const HEALTH_SCHEMA_VERSION = 1;
@@ -26,6 +26,14 @@ export const HealthMessage = closed("a gateway health message", {
   /** OPC UA sessions up / configured. */
   opcuaSessionsUp: NonNegativeInteger,
   opcuaSessionsConfigured: NonNegativeInteger,
+  /** Items the agent refused and keeps locally with the reason (invalid, skewed): should stay 0. */
+  deadLetters: NonNegativeInteger,
+  /** Readings acknowledged by IoT Core per second since the previous health message. */
+  publishedReadingsPerSecond: refinedNumber("a rate of at least 0", (n) => n >= 0),
+  /** Machines whose data is stale: keep-alive lost, bad status, or no value for longer than expected. */
+  staleMachines: t.array(MachineId, "a list of machine ids"),
+  /** Time of the latest value of each machine (epoch ms). */
+  lastValueAt: t.record(MachineId, EpochMillis, "a map of machine id to epoch milliseconds"),
 });
 export type HealthMessage = t.TypeOf<typeof HealthMessage>;
 
@@ -36,4 +44,6 @@ export const HEALTH_METRICS = {
   backlogAgeSeconds: "Seconds",
   droppedReadings: "Count",
   opcuaSessionsUp: "Count",
+  deadLetters: "Count",
+  publishedReadingsPerSecond: "Count/Second",
 } as const satisfies Partial<Record<keyof HealthMessage, string>>;

@@ -1,0 +1,138 @@
+/**
+ * The edge agent: reads its configuration, opens the durable store, starts the adapters that read the machines
+ * (OPC UA) and the local sensors (MQTT), the publisher that drains the store to IoT Core over mutual TLS, and the
+ * health reporter. `stop()` shuts down in the order that loses nothing: adapters first (no new data), then the
+ * publisher flushes what is in flight, then the store closes.
+ */
+import * as fs from "node:fs";
+import type { GatewayPlan } from "./config";
+import { healthMessage } from "./health";
+import { Intake } from "./intake";
+import { Publisher, type PublisherOptions } from "./publisher";
+import { SensorAdapter } from "./sensors";
+import { openStore, type EdgeStore, type OverflowEvent } from "./store";
+
+/** Anything that reads data into the intake. */
+export interface Adapter {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** OPC UA sessions up and configured (adapters without sessions leave it out). */
+  sessions?(): { up: number; configured: number };
+  /** Machines whose data is stale. */
+  staleMachines?(): string[];
+}
+
+/** A line of the agent's log: JSON, one object per line, as Greengrass collects component output. */
+export type Log = (level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => void;
+
+/** Logs JSON lines to stdout (never secrets: no key material or payloads are passed to it). */
+export const jsonLog: Log = (level, message, fields = {}) => {
+  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level, message, ...fields })}\n`);
+};
+
+/** How the agent is assembled; tests replace the broker URL, TLS material, adapters and intervals. */
+export interface AgentOptions {
+  readonly plan: GatewayPlan;
+  /** `mqtts://<iotEndpoint>:<port>` by default. */
+  readonly brokerUrl?: string;
+  /** Extra adapters (the OPC UA adapter), created with the agent's intake. */
+  readonly adapters?: (intake: Intake) => Adapter[];
+  /** Options passed to the publisher beyond what the plan gives. */
+  readonly publisher?: Partial<PublisherOptions>;
+  readonly healthIntervalMs?: number;
+  readonly log?: Log;
+  readonly now?: () => number;
+}
+
+/** One gateway's agent. */
+export class Agent {
+  readonly store: EdgeStore;
+  readonly intake: Intake;
+  readonly publisher: Publisher;
+  private readonly adapters: Adapter[];
+  private healthTimer: NodeJS.Timeout | undefined;
+  private previous: { at: number; publishedReadings: number } | undefined;
+  private readonly log: Log;
+  private readonly now: () => number;
+
+  constructor(private readonly options: AgentOptions) {
+    const { plan } = options;
+    const settings = plan.config.agent;
+    this.log = options.log ?? jsonLog;
+    this.now = options.now ?? Date.now;
+    const log = this.log;
+    this.store = openStore({
+      path: settings.buffer.path,
+      factoryId: plan.config.factory.factory.id,
+      gatewayId: plan.gateway.id,
+      limits: { maxBytes: settings.buffer.maxBytes, maxAgeHours: settings.buffer.maxAgeHours, onOverflow: settings.buffer.onOverflow },
+      onOverflow: (event: OverflowEvent) => {
+        log("warn", event.message, { overflow: event });
+      },
+      now: this.now,
+    });
+    this.intake = new Intake(plan, this.store, this.now);
+    const tls = { ca: fs.readFileSync(settings.rootCaPath), cert: fs.readFileSync(settings.certificatePath), key: fs.readFileSync(settings.privateKeyPath) };
+    this.publisher = new Publisher({
+      url: options.brokerUrl ?? `mqtts://${settings.iotEndpoint}:${settings.port ?? 8883}`,
+      factoryId: plan.config.factory.factory.id,
+      gatewayId: plan.gateway.id,
+      store: this.store,
+      tls,
+      connections: settings.connections ?? 1,
+      ...(settings.publishBudget === undefined ? {} : { budget: settings.publishBudget }),
+      ...options.publisher,
+    });
+    this.publisher.on("connectionError", (clientId, message) => {
+      log("error", message, { clientId });
+    });
+    this.publisher.on("connected", (clientId) => {
+      log("info", "connected to IoT Core", { clientId });
+    });
+    // the local broker is reached with the gateway's own identity
+    const sensors = new SensorAdapter({ plan, intake: this.intake, connectOptions: { ...tls, rejectUnauthorized: true } });
+    this.adapters = [sensors, ...(options.adapters?.(this.intake) ?? [])];
+  }
+
+  /** Start publishing, then the adapters, then the health reports. */
+  async start(): Promise<void> {
+    this.publisher.start();
+    for (const adapter of this.adapters) await adapter.start();
+    const interval = this.options.healthIntervalMs ?? (this.options.plan.config.agent.healthIntervalSeconds ?? 60) * 1000;
+    this.healthTimer = setInterval(() => {
+      void this.reportHealth();
+    }, interval);
+    this.log("info", "agent started", { thing: this.options.plan.thingName, machines: this.options.plan.machines.length });
+  }
+
+  /** Build, log and publish one health message. */
+  async reportHealth(): Promise<void> {
+    const now = this.now();
+    const sessions = this.adapters.map((a) => a.sessions?.() ?? { up: 0, configured: 0 });
+    const status = this.publisher.status();
+    const message = healthMessage({
+      factoryId: this.options.plan.config.factory.factory.id,
+      gatewayId: this.options.plan.gateway.id,
+      now,
+      store: this.store.stats(now),
+      intake: this.intake.counters(),
+      publishedReadings: status.publishedReadings,
+      ...(this.previous === undefined ? {} : { previous: this.previous }),
+      opcuaSessionsUp: sessions.reduce((n, s) => n + s.up, 0),
+      opcuaSessionsConfigured: sessions.reduce((n, s) => n + s.configured, 0),
+      staleMachines: this.adapters.flatMap((a) => a.staleMachines?.() ?? []),
+    });
+    this.previous = { at: now, publishedReadings: status.publishedReadings };
+    this.log("info", "health", { health: message, connected: status.connected, lastError: status.lastError });
+    await this.publisher.publishHealth(message);
+  }
+
+  /** Stop reading, flush what is in flight, close the store. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    if (this.healthTimer !== undefined) clearInterval(this.healthTimer);
+    for (const adapter of this.adapters) await adapter.stop();
+    const result = await this.publisher.stop(timeoutMs);
+    this.store.close();
+    this.log("info", "agent stopped", { flushed: result.flushed, unacknowledged: result.unacknowledged });
+  }
+}
