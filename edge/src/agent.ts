@@ -5,9 +5,11 @@
  * publisher flushes what is in flight, then the store closes.
  */
 import * as fs from "node:fs";
+import * as path from "node:path";
 import type { GatewayPlan } from "./config";
 import { healthMessage } from "./health";
 import { Intake } from "./intake";
+import { OpcUaAdapter } from "./opcua";
 import { Publisher, type PublisherOptions } from "./publisher";
 import { SensorAdapter } from "./sensors";
 import { openStore, type EdgeStore, type OverflowEvent } from "./store";
@@ -20,6 +22,36 @@ export interface Adapter {
   sessions?(): { up: number; configured: number };
   /** Machines whose data is stale. */
   staleMachines?(): string[];
+}
+
+/**
+ * The OPC UA adapter of a gateway as an {@link Adapter}. Its state-message sequence starts from the clock, so it
+ * keeps increasing across restarts without being stored.
+ */
+export function opcuaAdapter(plan: GatewayPlan, intake: Intake, log: Log = jsonLog): Adapter {
+  const adapter = new OpcUaAdapter({
+    plan,
+    intake,
+    firstStateSequence: Date.now(),
+    // the client's own certificate and the trust list live beside the buffer, on the gateway's persistent disk
+    pkiFolder: path.join(path.dirname(plan.config.agent.buffer.path), "opcua-pki"),
+    log: (level, message) => {
+      log(level, message);
+    },
+  });
+  return {
+    start: () => adapter.start(),
+    stop: () => adapter.stop(),
+    sessions: () => {
+      const endpoints = adapter.status().endpoints;
+      return { up: endpoints.filter((e) => e.connected).length, configured: endpoints.length };
+    },
+    staleMachines: () =>
+      adapter
+        .status()
+        .machines.filter((m) => m.stale)
+        .map((m) => m.machineId),
+  };
 }
 
 /** A line of the agent's log: JSON, one object per line, as Greengrass collects component output. */

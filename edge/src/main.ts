@@ -1,16 +1,19 @@
 /**
- * The agent's process: `node main.js [--config <file> --thing <name>]`. Under Greengrass the recipe passes the
+ * The agent's process: `node main.js [--config <file> --thing <name>] [--no-opcua]`. Under Greengrass the recipe passes the
  * component configuration in `SF_AGENT_CONFIG` and Greengrass sets `AWS_IOT_THING_NAME`. A bad configuration stops
  * the process at start (exit code 2) with a message naming the key; `SIGTERM` (Greengrass's stop) and `SIGINT`
  * shut down gracefully: stop reading, flush in-flight publishes, close the store.
  */
-import { Agent, jsonLog } from "./agent";
+import { Agent, jsonLog, opcuaAdapter } from "./agent";
 import { AgentConfigError, loadGatewayPlan } from "./config";
 
 async function main(): Promise<void> {
   let agent: Agent;
   try {
-    agent = new Agent({ plan: loadGatewayPlan({ argv: process.argv.slice(2), env: process.env }) });
+    const plan = loadGatewayPlan({ argv: process.argv.slice(2), env: process.env });
+    // `--no-opcua` runs the sensors and the publisher only (a gateway whose PLCs are not reachable yet)
+    const withOpcUa = !process.argv.includes("--no-opcua");
+    agent = new Agent({ plan, adapters: (intake) => (withOpcUa ? [opcuaAdapter(plan, intake)] : []) });
   } catch (error) {
     jsonLog("error", error instanceof Error ? error.message : String(error), { fatal: true });
     process.exitCode = error instanceof AgentConfigError ? 2 : 1;

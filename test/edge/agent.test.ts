@@ -103,7 +103,7 @@ describe("the edge agent end to end: sensors -> buffer -> mutual TLS -> broker",
   it("killed with SIGKILL mid-stream and restarted: zero readings lost", async () => {
     const upstream = await Upstream.connect(broker);
     const start = (): ChildProcess =>
-      spawn(process.execPath, ["--conditions=@smart-factory/source", "--import", "tsx", path.join(REPO_ROOT, "edge", "src", "main.ts"), "--config", configFile, "--thing", THING], {
+      spawn(process.execPath, ["--conditions=@smart-factory/source", "--import", "tsx", path.join(REPO_ROOT, "edge", "src", "main.ts"), "--config", configFile, "--thing", THING, "--no-opcua"], {
         cwd: REPO_ROOT,
         env: { ...process.env, NODE_OPTIONS: "" },
         stdio: ["ignore", "pipe", "pipe"],

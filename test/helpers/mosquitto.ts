@@ -47,7 +47,10 @@ export interface MosquittoOptions {
 const MOSQUITTO = ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"].find((p) => existsSync(p)) ?? "mosquitto";
 
 function openssl(dir: string, args: string[]): void {
-  execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+  // node-opcua's PKI sets OPENSSL_CONF for the whole process (to "undefined" when it has no file): not for us
+  const env = { ...process.env };
+  if (env.OPENSSL_CONF !== undefined && !existsSync(env.OPENSSL_CONF)) delete env.OPENSSL_CONF;
+  execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"], env });
 }
 
 function makeCa(dir: string, name: string): void {
