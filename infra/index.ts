@@ -14,6 +14,7 @@ import { DeviceFleet } from "./components/deviceFleet";
 import { DigitalTwin } from "./components/digitalTwin";
 import { Ingestion } from "./components/ingestion";
 import { Network } from "./components/network";
+import { EdgeRuntime, findArtifacts } from "./components/edgeRuntime";
 
 const config = loadFactoryConfig();
 const providers = createProviders(config);
@@ -45,13 +46,27 @@ const ingestion = new Ingestion(
   withProviders,
 );
 
+const iotDataEndpoint = aws.iot.getEndpointOutput({ endpointType: "iot:Data-ATS" }, { provider: providers.aws }).endpointAddress;
+const artifacts = findArtifacts();
+if (artifacts.length === 0) {
+  void pulumi.log.warn("no packaged edge agent in edge/dist: run `npm run edge:package` on a machine of each gateway architecture before `pulumi up` to deploy it");
+}
+const edge =
+  artifacts.length === 0
+    ? undefined
+    : new EdgeRuntime(
+        "edge",
+        { config, account, dataKeyArn: keys.data.arn, thingGroupArn: fleet.thingGroup.arn, tokenExchangeRoleName: fleet.tokenExchangeRole.name, iotEndpoint: iotDataEndpoint, artifacts },
+        withProviders,
+      );
+
 /** Ids and counts of the factory this stack provisions. */
 export const factory = summarizeFactory(config);
 
 /** What a gateway's Greengrass installer needs (no secret: the private keys never leave the gateways). */
 export const bootstrap = {
   region: config.region,
-  iotDataEndpoint: aws.iot.getEndpointOutput({ endpointType: "iot:Data-ATS" }, { provider: providers.aws }).endpointAddress,
+  iotDataEndpoint,
   iotCredentialEndpoint: aws.iot.getEndpointOutput({ endpointType: "iot:CredentialProvider" }, { provider: providers.aws }).endpointAddress,
   roleAlias: fleet.roleAlias.alias,
   thingGroup: fleet.thingGroup.name,
@@ -88,3 +103,9 @@ export const networking =
   network === undefined
     ? { vpc: "disabled by config (smart-factory:features.vpc.enabled = false): the Lambdas reach AWS over public endpoints" }
     : { vpcId: network.vpc.vpcId, isolatedSubnetIds: network.vpc.isolatedSubnetIds, endpoints: Object.fromEntries(network.specs.map((s) => [s.key, s.serviceName])) };
+
+/** The edge agent's Greengrass component and its deployment to the factory's gateways. */
+export const edgeAgent =
+  edge === undefined
+    ? { status: "not deployed: no packaged agent in edge/dist (npm run edge:package)" }
+    : { component: edge.componentName, version: edge.componentVersion, artifactBucket: edge.bucket.name, platforms: artifacts.map((a) => `${a.platform}-${a.arch}`) };

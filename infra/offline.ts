@@ -131,6 +131,12 @@ export class CloudMocks implements pulumi.runtime.Mocks {
         return { arn: arn("ec2", `vpc-endpoint/vpce-${name}`), prefixListId: inputs.vpcEndpointType === "Gateway" ? `pl-${name}` : undefined };
       case "aws:ec2/securityGroup:SecurityGroup":
         return { id: `sg-${name}`, arn: arn("ec2", `security-group/sg-${name}`) };
+      case "aws-native:greengrassv2:ComponentVersion": {
+        const recipe = JSON.parse(String(inputs.inlineRecipe)) as { ComponentName: string; ComponentVersion: string };
+        return { componentName: recipe.ComponentName, componentVersion: recipe.ComponentVersion, arn: arn("greengrass", `components:${recipe.ComponentName}:versions:${recipe.ComponentVersion}`) };
+      }
+      case "aws-native:greengrassv2:Deployment":
+        return { deploymentId: `${name}-deployment-id` };
       case "aws-native:iot:TopicRule":
         return { arn: arn("iot", `rule/${named("ruleName")}`) };
       default:

@@ -1,0 +1,79 @@
+/**
+ * The Greengrass recipe of a factory's edge agent, as data. The component version is derived from everything that
+ * makes the component (the artifacts' content hashes and the default configuration), because a Greengrass
+ * component version is immutable: the same content always gets the same version, new content a new one.
+ */
+import * as crypto from "node:crypto";
+import { checkName, type FactoryConfig } from "@smart-factory/sdk";
+
+/** A packaged agent (`npm run edge:package` writes its manifest beside the zip). */
+export interface AgentArtifact {
+  readonly file: string;
+  readonly sha256: string;
+  readonly bytes: number;
+  readonly arch: "x64" | "arm64";
+  readonly platform: "linux";
+  readonly entry: string;
+}
+
+/** Greengrass's names for Node's architectures. */
+const GREENGRASS_ARCH = { x64: "amd64", arm64: "aarch64" } as const;
+
+/** The agent's component name: account-scoped, so it starts with the factory id. */
+export function agentComponentName(factoryId: string): string {
+  return checkName("greengrassComponent", `${factoryId}.smartfactory.EdgeAgent`);
+}
+
+/** The S3 key of an artifact: content-addressed, so a new build never overwrites an old one. */
+export function artifactKey(artifact: AgentArtifact): string {
+  return `edge-agent/${artifact.sha256}/edge-agent-${artifact.platform}-${artifact.arch}.zip`;
+}
+
+/** A semver version from content: `1.0.<31 bits of the hash>`. */
+export function contentVersion(parts: readonly string[]): string {
+  const digest = crypto.createHash("sha256").update(parts.join("\u0000")).digest();
+  return `1.0.${digest.readUInt32BE(0) & 0x7fffffff}`;
+}
+
+/** Where the Greengrass installer puts the device identity (the bootstrap uses the same paths). */
+export const GREENGRASS_ROOT = "/greengrass/v2";
+
+/** The agent settings every gateway of a factory starts with (the deployment may merge changes). */
+export function defaultAgentSettings(iotEndpoint: string, componentName: string): Record<string, unknown> {
+  return {
+    iotEndpoint,
+    certificatePath: `${GREENGRASS_ROOT}/thingCert.crt`,
+    privateKeyPath: `${GREENGRASS_ROOT}/privKey.key`,
+    rootCaPath: `${GREENGRASS_ROOT}/rootCA.pem`,
+    buffer: { path: `${GREENGRASS_ROOT}/work/${componentName}/buffer.db`, maxBytes: 8 * 1024 ** 3, maxAgeHours: 24 * 14, onOverflow: "dropOldest" },
+    healthIntervalSeconds: 60,
+  };
+}
+
+/** The recipe (JSON) of the agent for the given artifacts, and its version. */
+export function agentRecipe(config: FactoryConfig, artifacts: readonly AgentArtifact[], bucket: string, iotEndpoint: string): { name: string; version: string; recipe: string } {
+  if (artifacts.length === 0) throw new Error("the edge agent needs at least one packaged artifact (npm run edge:package)");
+  const name = agentComponentName(config.factory.id);
+  const configuration = { factory: config, agent: defaultAgentSettings(iotEndpoint, name) };
+  const version = contentVersion([name, JSON.stringify(configuration), ...artifacts.map((a) => `${a.platform}/${a.arch}/${a.sha256}`).sort()]);
+  const recipe = {
+    RecipeFormatVersion: "2020-01-25",
+    ComponentName: name,
+    ComponentVersion: version,
+    ComponentDescription: `Smart-factory edge agent of ${config.factory.name}: OPC UA and MQTT in, durable store-and-forward, mutual-TLS MQTT out`,
+    ComponentPublisher: "Global Manufacturing Inc. platform team",
+    ComponentDependencies: { "aws.greengrass.Nucleus": { VersionRequirement: ">=2.12.0 <3.0.0", DependencyType: "SOFT" } },
+    ComponentConfiguration: { DefaultConfiguration: configuration },
+    Manifests: artifacts.map((a) => ({
+      Platform: { os: a.platform, architecture: GREENGRASS_ARCH[a.arch] },
+      Lifecycle: {
+        // the gateway provides Node.js 20 or newer; the agent refuses to start on anything older
+        Install: { Script: `node -e "process.exit(Number(process.versions.node.split('.')[0]) >= 20 ? 0 : 1)"`, RequiresPrivilege: false },
+        Setenv: { SF_AGENT_CONFIG: '{"factory":{configuration:/factory},"agent":{configuration:/agent}}' },
+        Run: { Script: `node --enable-source-maps {artifacts:decompressedPath}/edge-agent-${a.platform}-${a.arch}/${a.entry}`, RequiresPrivilege: false },
+      },
+      Artifacts: [{ URI: `s3://${bucket}/${artifactKey(a)}`, Unarchive: "ZIP", Digest: Buffer.from(a.sha256, "hex").toString("base64"), Algorithm: "SHA-256", Permission: { Read: "OWNER", Execute: "NONE" } }],
+    })),
+  };
+  return { name, version, recipe: JSON.stringify(recipe) };
+}

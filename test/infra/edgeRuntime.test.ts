@@ -1,0 +1,102 @@
+import { strict as assert } from "node:assert";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { checkStack } from "../../infra/policy/engine";
+import { POLICIES } from "../../infra/policy/policies";
+import { readStackConfig, renderStack, type PlannedResource, type RenderedStack } from "../helpers/stacks";
+
+interface Recipe {
+  ComponentName: string;
+  ComponentVersion: string;
+  ComponentConfiguration: { DefaultConfiguration: { factory: { factory: { id: string } }; agent: { iotEndpoint: string; buffer: { path: string } } } };
+  Manifests: { Platform: { os: string; architecture: string }; Lifecycle: { Run: { Script: string }; Setenv: Record<string, string> }; Artifacts: { URI: string; Digest: string; Unarchive: string }[] }[];
+}
+
+/** Fake packaged agents (`npm run edge:package` output) in a temporary directory. */
+function artifacts(contents: Record<"x64" | "arm64", string>): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sf-artifacts-"));
+  for (const [arch, content] of Object.entries(contents)) {
+    const file = path.join(dir, `edge-agent-linux-${arch}.zip`);
+    fs.writeFileSync(file, content);
+    const sha256 = crypto.createHash("sha256").update(content).digest("hex");
+    fs.writeFileSync(path.join(dir, `edge-agent-linux-${arch}.json`), JSON.stringify({ file, sha256, bytes: content.length, arch, platform: "linux", entry: "edge-agent/main.js" }));
+  }
+  return dir;
+}
+
+async function renderWith(dir: string | undefined, stack = "factory-a"): Promise<RenderedStack> {
+  const saved = process.env.SF_EDGE_ARTIFACT_DIR;
+  process.env.SF_EDGE_ARTIFACT_DIR = dir ?? path.join(os.tmpdir(), "sf-no-artifacts-here");
+  try {
+    return await renderStack(stack, readStackConfig(stack));
+  } finally {
+    if (saved === undefined) delete process.env.SF_EDGE_ARTIFACT_DIR;
+    else process.env.SF_EDGE_ARTIFACT_DIR = saved;
+  }
+}
+
+const ofType = (r: RenderedStack, type: string): PlannedResource[] => r.resources.filter((x) => x.type === type);
+const recipeOf = (r: RenderedStack): Recipe => JSON.parse(String(ofType(r, "aws-native:greengrassv2:ComponentVersion")[0]?.inputs.inlineRecipe)) as Recipe;
+
+describe("infra: EdgeRuntime, the agent as a Greengrass component deployed to the factory's gateways", function () {
+  this.timeout(60_000);
+  const dirs: string[] = [];
+  after(() => {
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it("uploads each packaged agent under its content address and deploys a version derived from the content", async () => {
+    const dir = artifacts({ x64: "agent for x64", arm64: "agent for arm64" });
+    dirs.push(dir);
+    const r = await renderWith(dir);
+    const recipe = recipeOf(r);
+    assert.equal(recipe.ComponentName, "factory-a.smartfactory.EdgeAgent");
+    assert.match(recipe.ComponentVersion, /^1\.0\.\d+$/);
+    const bucket = ofType(r, "aws:s3/bucket:Bucket").find((b) => String(b.inputs.bucket).startsWith("factory-a-edge-artifacts-"));
+    assert.ok(bucket?.protect);
+    const objects = ofType(r, "aws:s3/bucketObjectv2:BucketObjectv2");
+    assert.deepEqual(objects.map((o) => String(o.inputs.key)).sort(), ["arm64", "x64"].map((arch) => `edge-agent/${crypto.createHash("sha256").update(`agent for ${arch}`).digest("hex")}/edge-agent-linux-${arch}.zip`).sort());
+    assert.deepEqual(recipe.Manifests.map((m) => m.Platform.architecture).sort(), ["aarch64", "amd64"]);
+    for (const m of recipe.Manifests) {
+      const artifact = m.Artifacts[0];
+      assert.ok(artifact);
+      assert.match(artifact.URI, new RegExp(`^s3://${String(bucket?.inputs.bucket)}/edge-agent/[0-9a-f]{64}/edge-agent-linux-(x64|arm64)\\.zip$`));
+      assert.equal(artifact.Unarchive, "ZIP");
+      assert.match(m.Lifecycle.Run.Script, /^node --enable-source-maps \{artifacts:decompressedPath\}\/edge-agent-linux-(x64|arm64)\/edge-agent\/main\.js$/);
+      assert.ok(m.Lifecycle.Setenv.SF_AGENT_CONFIG?.includes("{configuration:/factory}"));
+    }
+    const defaults = recipe.ComponentConfiguration.DefaultConfiguration;
+    assert.equal(defaults.factory.factory.id, "factory-a");
+    assert.equal(defaults.agent.iotEndpoint, (r.exports.bootstrap as { iotDataEndpoint: string }).iotDataEndpoint);
+    const [deployment] = ofType(r, "aws-native:greengrassv2:Deployment");
+    const group = ofType(r, "aws:iot/thingGroup:ThingGroup")[0];
+    assert.equal(deployment?.inputs.targetArn, group?.state.arn);
+    assert.deepEqual(deployment?.inputs.components, { [recipe.ComponentName]: { componentVersion: recipe.ComponentVersion } });
+    // the gateways may read exactly the agent's artifacts
+    const grant = ofType(r, "aws:iam/rolePolicy:RolePolicy").find((p) => p.name === "edge-artifacts");
+    const statements = (JSON.parse(String(grant?.inputs.policy)) as { Statement: { Action: string[]; Resource: string[] }[] }).Statement;
+    assert.deepEqual(statements[0]?.Action, ["s3:GetObject"]);
+    assert.deepEqual(statements[0]?.Resource, [`${String(bucket?.state.arn)}/edge-agent/*`]);
+    assert.equal(grant?.inputs.role, "factory-a-token-exchange");
+    const report = await checkStack(r, POLICIES);
+    assert.equal(report.failed, false, JSON.stringify(report.results.flatMap((x) => x.violations.filter((v) => v.enforcementLevel === "mandatory"))));
+  });
+
+  it("the same content gives the same version; new content a new one", async () => {
+    const a = artifacts({ x64: "build 1", arm64: "build 1 arm" });
+    const b = artifacts({ x64: "build 1", arm64: "build 1 arm" });
+    const c = artifacts({ x64: "build 2", arm64: "build 1 arm" });
+    dirs.push(a, b, c);
+    const [va, vb, vc] = [recipeOf(await renderWith(a)).ComponentVersion, recipeOf(await renderWith(b)).ComponentVersion, recipeOf(await renderWith(c)).ComponentVersion];
+    assert.equal(va, vb);
+    assert.notEqual(va, vc);
+  });
+
+  it("without a packaged agent the stack deploys no component and says how to make one", async () => {
+    const r = await renderWith(undefined, "factory-c");
+    assert.equal(ofType(r, "aws-native:greengrassv2:ComponentVersion").length, 0);
+    assert.match(String((r.exports.edgeAgent as { status: string }).status), /npm run edge:package/);
+  });
+});
