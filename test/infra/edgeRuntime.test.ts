@@ -62,10 +62,10 @@ describe("infra: EdgeRuntime, the agent as a Greengrass component deployed to th
     for (const m of recipe.Manifests) {
       const artifact = m.Artifacts[0];
       assert.ok(artifact);
-      assert.match(artifact.URI, new RegExp(`^s3://${String(bucket?.inputs.bucket)}/edge-agent/[0-9a-f]{64}/edge-agent-linux-(x64|arm64)\\.zip$`));
+      assert.match(artifact.URI, new RegExp(`^s3://${String(bucket.inputs.bucket)}/edge-agent/[0-9a-f]{64}/edge-agent-linux-(x64|arm64)\\.zip$`));
       assert.equal(artifact.Unarchive, "ZIP");
       assert.match(m.Lifecycle.Run.Script, /^node --enable-source-maps \{artifacts:decompressedPath\}\/edge-agent-linux-(x64|arm64)\/edge-agent\/main\.js$/);
-      assert.ok(m.Lifecycle.Setenv.SF_AGENT_CONFIG?.includes("{configuration:/factory}"));
+      assert.ok(String(m.Lifecycle.Setenv.SF_AGENT_CONFIG).includes("{configuration:/factory}"));
     }
     const defaults = recipe.ComponentConfiguration.DefaultConfiguration;
     assert.equal(defaults.factory.factory.id, "factory-a");
@@ -77,8 +77,10 @@ describe("infra: EdgeRuntime, the agent as a Greengrass component deployed to th
     // the gateways may read exactly the agent's artifacts
     const grant = ofType(r, "aws:iam/rolePolicy:RolePolicy").find((p) => p.name === "edge-artifacts");
     const statements = (JSON.parse(String(grant?.inputs.policy)) as { Statement: { Action: string[]; Resource: string[] }[] }).Statement;
-    assert.deepEqual(statements[0]?.Action, ["s3:GetObject"]);
-    assert.deepEqual(statements[0]?.Resource, [`${String(bucket?.state.arn)}/edge-agent/*`]);
+    const download = statements[0];
+    assert.ok(download);
+    assert.deepEqual(download.Action, ["s3:GetObject"]);
+    assert.deepEqual(download.Resource, [`${String(bucket.state.arn)}/edge-agent/*`]);
     assert.equal(grant?.inputs.role, "factory-a-token-exchange");
     const report = await checkStack(r, POLICIES);
     assert.equal(report.failed, false, JSON.stringify(report.results.flatMap((x) => x.violations.filter((v) => v.enforcementLevel === "mandatory"))));
@@ -97,6 +99,6 @@ describe("infra: EdgeRuntime, the agent as a Greengrass component deployed to th
   it("without a packaged agent the stack deploys no component and says how to make one", async () => {
     const r = await renderWith(undefined, "factory-c");
     assert.equal(ofType(r, "aws-native:greengrassv2:ComponentVersion").length, 0);
-    assert.match(String((r.exports.edgeAgent as { status: string }).status), /npm run edge:package/);
+    assert.match((r.exports.edgeAgent as { status: string }).status, /npm run edge:package/);
   });
 });
