@@ -14,6 +14,14 @@ export interface AgentArtifact {
   readonly arch: "x64" | "arm64";
   readonly platform: "linux";
   readonly entry: string;
+  /** `process.versions.modules` of the Node.js that built the native addons: the gateway's must match. */
+  readonly nodeAbi?: string;
+}
+
+/** The install check: Node.js 20 or newer, with the ABI the native addons were built for. */
+export function installCheck(artifact: AgentArtifact): string {
+  const abi = artifact.nodeAbi === undefined ? "" : ` && process.versions.modules === '${artifact.nodeAbi.replace(/[^0-9]/g, "")}'`;
+  return `node -e "const ok = Number(process.versions.node.split('.')[0]) >= 20${abi}; if (!ok) console.error('the edge agent needs Node.js 20+${artifact.nodeAbi === undefined ? "" : ` with ABI ${artifact.nodeAbi.replace(/[^0-9]/g, "")} (the Node.js it was packaged with)`}, this is ' + process.version); process.exit(ok ? 0 : 1)"`;
 }
 
 /** Greengrass's names for Node's architectures. */
@@ -67,8 +75,8 @@ export function agentRecipe(config: FactoryConfig, artifacts: readonly AgentArti
     Manifests: artifacts.map((a) => ({
       Platform: { os: a.platform, architecture: GREENGRASS_ARCH[a.arch] },
       Lifecycle: {
-        // the gateway provides Node.js 20 or newer; the agent refuses to start on anything older
-        Install: { Script: `node -e "process.exit(Number(process.versions.node.split('.')[0]) >= 20 ? 0 : 1)"`, RequiresPrivilege: false },
+        // the gateway provides Node.js; the install step refuses one the native addons were not built for
+        Install: { Script: installCheck(a), RequiresPrivilege: false },
         Setenv: { SF_AGENT_CONFIG: '{"factory":{configuration:/factory},"agent":{configuration:/agent}}' },
         Run: { Script: `node --enable-source-maps {artifacts:decompressedPath}/edge-agent-${a.platform}-${a.arch}/${a.entry}`, RequiresPrivilege: false },
       },

@@ -21,7 +21,7 @@ function artifacts(contents: Record<"x64" | "arm64", string>): string {
     const file = path.join(dir, `edge-agent-linux-${arch}.zip`);
     fs.writeFileSync(file, content);
     const sha256 = crypto.createHash("sha256").update(content).digest("hex");
-    fs.writeFileSync(path.join(dir, `edge-agent-linux-${arch}.json`), JSON.stringify({ file, sha256, bytes: content.length, arch, platform: "linux", entry: "edge-agent/main.js" }));
+    fs.writeFileSync(path.join(dir, `edge-agent-linux-${arch}.json`), JSON.stringify({ file, sha256, bytes: content.length, arch, platform: "linux", entry: "edge-agent/main.js", nodeAbi: "115" }));
   }
   return dir;
 }
@@ -66,6 +66,7 @@ describe("infra: EdgeRuntime, the agent as a Greengrass component deployed to th
       assert.equal(artifact.Unarchive, "ZIP");
       assert.match(m.Lifecycle.Run.Script, /^node --enable-source-maps \{artifacts:decompressedPath\}\/edge-agent-linux-(x64|arm64)\/edge-agent\/main\.js$/);
       assert.ok(String(m.Lifecycle.Setenv.SF_AGENT_CONFIG).includes("{configuration:/factory}"));
+      assert.match(String((m.Lifecycle as { Install?: { Script: string } }).Install?.Script), /process\.versions\.modules === '115'/, "the install step checks the native addons' Node ABI");
     }
     const defaults = recipe.ComponentConfiguration.DefaultConfiguration;
     assert.equal(defaults.factory.factory.id, "factory-a");
