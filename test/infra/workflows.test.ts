@@ -48,6 +48,16 @@ describe("the team's GitHub Actions workflows", () => {
     assert.ok(fs.existsSync(path.join(REPO_ROOT, "infra", "policy", "PulumiPolicy.yaml")));
   });
 
+  it("ci: packages the edge agent on a runner of each gateway architecture, and the preview deploys those artifacts", () => {
+    const ci = read("ci.yml");
+    const job = ci.jobs["edge-package"] as unknown as { strategy: { matrix: { include: { arch: string; runner: string }[] } }; steps: Step[] };
+    assert.deepEqual(job.strategy.matrix.include.map((m) => m.arch).sort(), ["arm64", "x64"]);
+    assert.ok(job.steps.some((s) => s.run === "npm run edge:package -- --arch ${{ matrix.arch }}"));
+    assert.ok(scripts["edge:package"] !== undefined);
+    const download = ci.jobs.preview!.steps.find((s) => s.uses?.startsWith("actions/download-artifact"));
+    assert.equal(download?.with?.path, "edge/dist/", "where infra/components/edgeRuntime.ts looks for them");
+  });
+
   it("release: publishes the SDK workspace on an sdk-v* tag that matches its version, after the checks", () => {
     const release = read("release.yml");
     assert.deepEqual((release.on.push as { tags: string[] }).tags, ["sdk-v*"]);
