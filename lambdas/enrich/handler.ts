@@ -240,10 +240,9 @@ export function createEnrichHandler(deps: EnrichDeps): EnrichHandler {
       metrics.addMetric(METRICS.writeRecordsFailures, COUNT, written.failures.length);
       metrics.addMetric(METRICS.deadLetters, COUNT, deadLetterKeys.length);
 
-      const summary = {
-        ...logEnvelope(batch.envelope),
+      const result = {
+        status: "processed" as const,
         readings: batch.readingCount,
-        records: batch.records.length,
         readingsWritten: written.readingsWritten,
         readingsRejected,
         recordsWritten: written.written,
@@ -252,6 +251,7 @@ export function createEnrichHandler(deps: EnrichDeps): EnrichHandler {
         writeCalls: written.calls,
         deadLetterKeys,
       };
+      const summary = { ...logEnvelope(batch.envelope), ...result };
       if (batch.rejections.length > 0) {
         logger.warn("readings rejected", {
           ...logEnvelope(batch.envelope),
@@ -274,17 +274,7 @@ export function createEnrichHandler(deps: EnrichDeps): EnrichHandler {
         );
       }
       logger.info("telemetry batch written", summary);
-      return {
-        status: "processed",
-        readings: batch.readingCount,
-        readingsWritten: written.readingsWritten,
-        readingsRejected,
-        recordsWritten: written.written,
-        duplicateRecords: written.duplicates,
-        recordsRejected: rejectedItems.length,
-        writeCalls: written.calls,
-        deadLetterKeys,
-      };
+      return result;
     } finally {
       metrics.publishStoredMetrics();
     }

@@ -18,7 +18,6 @@ import {
   type DescribeAssetModelResponse,
   type DescribeAssetResponse,
 } from "@aws-sdk/client-iotsitewise";
-import { TimestreamQueryClient } from "@aws-sdk/client-timestream-query";
 import { mockClient, type AwsClientStub } from "aws-sdk-client-mock";
 import {
   factoryModelDefinition,
@@ -32,6 +31,7 @@ import {
 } from "@smart-factory/sdk";
 import type { QueryContext } from "../../sdk/src/client/context";
 import { createAssetQueries, levelOfModelKey, parseAssetName } from "../../sdk/src/assets/queries";
+import { testQueryContext } from "../helpers/queryContext";
 
 /** Created per test: a mock made at load time would be replaced by another test file's mock of the same class. */
 let sitewise: AwsClientStub<IoTSiteWiseClient>;
@@ -43,15 +43,7 @@ const u = (n: number): string => `00000000-0000-4000-8000-${n.toString(16).padSt
 const DATE = new Date("2026-01-01T00:00:00Z");
 
 function context(): QueryContext {
-  const credentials = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" };
-  return {
-    factoryId: FACTORY,
-    sitewise: new IoTSiteWiseClient({ region: "eu-central-1", credentials }),
-    timestream: new TimestreamQueryClient({ region: "eu-central-1", credentials }),
-    database: "factory-a-telemetry",
-    table: "telemetry",
-    now: () => Date.parse("2026-01-12T12:00:00Z"),
-  };
+  return testQueryContext(Date.parse("2026-01-12T12:00:00Z"));
 }
 
 // ---------------------------------------------------------------------------------------------- the twin

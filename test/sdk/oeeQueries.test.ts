@@ -17,7 +17,6 @@ import {
   type BatchGetAssetPropertyValueHistoryResponse,
   type BatchGetAssetPropertyValueResponse,
 } from "@aws-sdk/client-iotsitewise";
-import { TimestreamQueryClient } from "@aws-sdk/client-timestream-query";
 import { mockClient, type AwsClientStub } from "aws-sdk-client-mock";
 import {
   OEE_COUNTER_KEYS,
@@ -25,16 +24,15 @@ import {
   oeeOf,
   QueryValidationError,
   ThrottledError,
-  type FactoryId,
 } from "@smart-factory/sdk";
 import type { FactoryCalendar, QueryContext } from "../../sdk/src/client/context";
 import { createAssetQueries, type FactoryTree, type LineRef, type MachineRef } from "../../sdk/src/assets/queries";
 import { shiftRange } from "../../sdk/src/oee/calendar";
 import { createOeeQueries, rollUpCurrent, rollUpRange, type OeeMetricKey, type OeeQueries, type RolledUpCounterKey } from "../../sdk/src/oee/queries";
+import { testQueryContext } from "../helpers/queryContext";
 
 /** Created per test: a mock made at load time would be replaced by another test file's mock of the same class. */
 let sitewise: AwsClientStub<IoTSiteWiseClient>;
-const FACTORY = "factory-a" as FactoryId;
 const S = 1000;
 const H = 3600 * S;
 const u = (n: number): string => `00000000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`;
@@ -66,16 +64,7 @@ function lineRef(n: number, lineId: string): LineRef {
 }
 
 function context(now = LATE, calendar?: FactoryCalendar): QueryContext {
-  const credentials = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" };
-  return {
-    factoryId: FACTORY,
-    sitewise: new IoTSiteWiseClient({ region: "eu-central-1", credentials }),
-    timestream: new TimestreamQueryClient({ region: "eu-central-1", credentials }),
-    database: "factory-a-telemetry",
-    table: "telemetry",
-    ...(calendar === undefined ? {} : { calendar }),
-    now: () => now,
-  };
+  return testQueryContext(now, calendar === undefined ? {} : { calendar });
 }
 
 function queries(ctx = context()): OeeQueries {

@@ -4,13 +4,13 @@
  * string literal: checked here by tokenizing the SQL the SDK produces.
  */
 import { strict as assert } from "node:assert";
-import { IoTSiteWiseClient } from "@aws-sdk/client-iotsitewise";
 import { QueryCommand, TimestreamQueryClient, type QueryCommandInput } from "@aws-sdk/client-timestream-query";
 import { mockClient } from "aws-sdk-client-mock";
-import { QueryValidationError, type FactoryId } from "@smart-factory/sdk";
+import { QueryValidationError } from "@smart-factory/sdk";
 import type { QueryContext } from "../../sdk/src/client/context";
 import { createTelemetryQueries, type TelemetryQueriesOptions } from "../../sdk/src/telemetry/queries";
 import { quoteId, quoteIdentifier, quoteString, timeRange } from "../../sdk/src/telemetry/sql";
+import { testQueryContext } from "../helpers/queryContext";
 
 const NOW = Date.UTC(2026, 10, 23, 7, 0, 0);
 const FROM = Date.UTC(2026, 10, 23, 6, 0, 0);
@@ -226,15 +226,7 @@ describe("telemetry queries against hostile input", () => {
   });
 
   function context(overrides: Partial<Record<"database" | "table" | "factoryId", unknown>> = {}): QueryContext {
-    return {
-      factoryId: "factory-a" as FactoryId,
-      sitewise: new IoTSiteWiseClient({ region: "eu-central-1" }),
-      timestream: new TimestreamQueryClient({ region: "eu-central-1" }),
-      database: "factory-a-telemetry",
-      table: "telemetry",
-      now: () => NOW,
-      ...(overrides as object),
-    };
+    return testQueryContext(NOW, overrides);
   }
   const queries = (options?: TelemetryQueriesOptions): ReturnType<typeof createTelemetryQueries> => createTelemetryQueries(context(), options);
 

@@ -1,5 +1,4 @@
 import { strict as assert } from "node:assert";
-import { IoTSiteWiseClient } from "@aws-sdk/client-iotsitewise";
 import {
   CancelQueryCommand,
   QueryCommand,
@@ -11,10 +10,11 @@ import {
   type Row,
 } from "@aws-sdk/client-timestream-query";
 import { mockClient } from "aws-sdk-client-mock";
-import { QueryCancelledError, SmartFactoryError, ThrottledError, type FactoryId } from "@smart-factory/sdk";
+import { QueryCancelledError, SmartFactoryError, ThrottledError } from "@smart-factory/sdk";
 import type { QueryContext } from "../../sdk/src/client/context";
 import { createTelemetryQueries, type TelemetryPage, type TelemetryQueriesOptions } from "../../sdk/src/telemetry/queries";
 import { decodeRows, parseTimestreamTime } from "../../sdk/src/telemetry/rows";
+import { testQueryContext } from "../helpers/queryContext";
 
 const NOW = Date.UTC(2026, 10, 23, 7, 0, 0); // 2026-11-23 07:00:00 UTC
 const FROM = Date.UTC(2026, 10, 23, 6, 0, 0);
@@ -49,14 +49,7 @@ function describeResponse(measures: readonly string[]): Response {
 const MEASURES = ["spindleTemperature", "spindleTemperature_quality", "vibration"];
 
 function context(): QueryContext {
-  return {
-    factoryId: "factory-a" as FactoryId,
-    sitewise: new IoTSiteWiseClient({ region: "eu-central-1" }),
-    timestream: new TimestreamQueryClient({ region: "eu-central-1" }),
-    database: "factory-a-telemetry",
-    table: "telemetry",
-    now: () => NOW,
-  };
+  return testQueryContext(NOW);
 }
 
 /** Every QueryCommand input the mock received, DESCRIBE excluded. */
