@@ -12,6 +12,9 @@
  * - `node-opcua`: bundling it succeeds but the bundle does not load: its packages locate their data files (the
  *   nodeset XML files, certificate templates) from `__dirname` and their own `package.json` at run time
  *   ("cannot find package.json at or above .../edge-agent"), which a single-file bundle cannot provide.
+ * - `aws-crt` (the transport of the AWS IoT Device SDK's Greengrass IPC client, which is bundled): it loads a
+ *   prebuilt N-API addon from `dist/bin/<os>-<arch>-<libc>/` by a computed path. Only the target's binaries (glibc
+ *   and musl) are shipped, not the other platforms' nor its C sources.
  *
  * The zip is deterministic (entries sorted, fixed timestamps and permissions): the same inputs give the same bytes,
  * and its SHA-256 is the content address of the Greengrass artifact (S3 key and component version, see
@@ -57,7 +60,15 @@ export interface AgentArtifact {
 }
 
 /** The packages esbuild must leave to `require` at run time (see the module comment for why). */
-export const EXTERNAL_PACKAGES = ["better-sqlite3", "node-opcua"] as const;
+export const EXTERNAL_PACKAGES = ["better-sqlite3", "node-opcua", "aws-crt"] as const;
+
+/**
+ * Packages that ship prebuilt N-API addons for several platforms: where the binaries are (one folder per
+ * `<os>-<arch>-<libc>`) and the top-level entries that are sources or other builds, not needed at run time.
+ */
+const PREBUILT: Readonly<Record<string, { readonly binaries: string; readonly drop: readonly string[] }>> = {
+  "aws-crt": { binaries: "dist/bin", drop: ["source", "lib", "dist.browser", "scripts", "CMakeLists.txt", "format-check.py"] },
+};
 
 /** The folder inside the zip that holds the agent. */
 const AGENT_DIR = "edge-agent";
@@ -190,12 +201,18 @@ const NOT_RUNTIME_FILE = /(\.[mc]?ts|\.map|\.tsbuildinfo)$/;
 const TEST_FILE = /\.(test|spec)\.[mc]?js$/;
 const TEST_DIR = new Set(["test", "tests", "__tests__"]);
 
-/** Whether `rel` (a path inside an installed package, `/`-separated) belongs in the agent's zip. */
-function shipped(pkg: InstalledPackage, rel: string): boolean {
+/** Whether `rel` (a path inside an installed package, `/`-separated) belongs in the agent's zip for `target` (`linux-x64`). */
+function shipped(pkg: InstalledPackage, rel: string, target: string): boolean {
   const segments = rel.split("/");
   const file = segments[segments.length - 1] ?? rel;
   if (NOT_RUNTIME_FILE.test(file) || TEST_FILE.test(file)) return false;
   if (segments.slice(0, -1).some((s) => TEST_DIR.has(s))) return false;
+  const prebuilt = PREBUILT[pkg.name];
+  if (prebuilt !== undefined) {
+    if (prebuilt.drop.includes(segments[0] ?? "")) return false;
+    const binaries = prebuilt.binaries.split("/");
+    if (binaries.every((b, i) => segments[i] === b)) return segments.length > binaries.length + 1 && (segments[binaries.length] ?? "").startsWith(`${target}-`);
+  }
   if (pkg.native) {
     // A native addon needs its compiled `.node` binaries only: not its C/C++ sources (`src/`, `deps/`), its
     // binding.gyp or the intermediate objects and static libraries of the build, nor its test extension.
@@ -207,7 +224,7 @@ function shipped(pkg: InstalledPackage, rel: string): boolean {
 }
 
 /** The files of an installed package that go into the zip: relative path -> absolute path (nested node_modules excluded). */
-function packageFiles(pkg: InstalledPackage): [string, string][] {
+function packageFiles(pkg: InstalledPackage, target: string): [string, string][] {
   const files: [string, string][] = [];
   const walk = (dir: string, rel: string): void => {
     for (const name of fs.readdirSync(dir)) {
@@ -216,7 +233,7 @@ function packageFiles(pkg: InstalledPackage): [string, string][] {
       const relative = rel === "" ? name : `${rel}/${name}`;
       const stats = fs.statSync(absolute); // follows symlinks: the zip holds their targets' content
       if (stats.isDirectory()) walk(absolute, relative);
-      else if (stats.isFile() && shipped(pkg, relative)) files.push([relative, absolute]);
+      else if (stats.isFile() && shipped(pkg, relative, target)) files.push([relative, absolute]);
     }
   };
   walk(pkg.dir, "");
@@ -311,9 +328,13 @@ export async function packageAgent(options: PackageOptions): Promise<AgentArtifa
     [`${AGENT_DIR}/main.js.map`, map],
   ]);
   for (const pkg of tree) {
-    for (const [rel, absolute] of packageFiles(pkg)) entries.set(`${AGENT_DIR}/${pkg.target}/${rel}`, absolute);
+    for (const [rel, absolute] of packageFiles(pkg, `${platform}-${arch}`)) entries.set(`${AGENT_DIR}/${pkg.target}/${rel}`, absolute);
   }
-  const missing = tree.filter((p) => p.native && ![...entries.keys()].some((k) => k.startsWith(`${AGENT_DIR}/${p.target}/build/`) && k.endsWith(".node")));
+  const missing = tree.filter(
+    (p) =>
+      (p.native && ![...entries.keys()].some((k) => k.startsWith(`${AGENT_DIR}/${p.target}/build/`) && k.endsWith(".node"))) ||
+      (PREBUILT[p.name] !== undefined && ![...entries.keys()].some((k) => k.startsWith(`${AGENT_DIR}/${p.target}/${PREBUILT[p.name]?.binaries ?? ""}/${platform}-${arch}-`) && k.endsWith(".node"))),
+  );
   if (missing.length > 0) throw new Error(`native addons without a compiled .node binary: ${missing.map((p) => p.name).join(", ")}: run npm ci (or npm rebuild)`);
 
   const outDir = path.resolve(options.outDir);

@@ -21,6 +21,7 @@ export const CONFIG_KEYS: Readonly<Record<keyof FactoryConfig, string>> = {
   alerts: `${PROJECT_NAMESPACE}:alerts`,
   features: `${PROJECT_NAMESPACE}:features`,
   tags: `${PROJECT_NAMESPACE}:tags`,
+  edge: `${PROJECT_NAMESPACE}:edge`,
 };
 
 /** A stack config that cannot be used; the message lists every problem found. */

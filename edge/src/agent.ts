@@ -9,8 +9,9 @@ import * as path from "node:path";
 import type { GatewayPlan } from "./config";
 import { healthMessage } from "./health";
 import { Intake } from "./intake";
-import { OpcUaAdapter } from "./opcua";
+import { OpcUaAdapter, type OpcUaAdapterOptions } from "./opcua";
 import { Publisher, type PublisherOptions } from "./publisher";
+import { greengrassSecretReader, installClientIdentity, readAgentSecrets, SecretError, type AgentSecrets, type SecretReader } from "./secrets";
 import { SensorAdapter } from "./sensors";
 import { openStore, type EdgeStore, type OverflowEvent } from "./store";
 
@@ -22,35 +23,117 @@ export interface Adapter {
   sessions?(): { up: number; configured: number };
   /** Machines whose data is stale. */
   staleMachines?(): string[];
+  /** What the adapter waits for before it can read anything (its secrets), when it waits. */
+  waitingFor?(): string | undefined;
+}
+
+/** How {@link opcuaAdapter} builds the adapter; tests point it at local servers and a test nucleus. */
+export interface OpcUaAdapterSetup {
+  readonly log?: Log;
+  /** Reads the configured secrets (default: Greengrass IPC from the process environment). */
+  readonly secretReader?: () => SecretReader;
+  /** Delay before asking again for secrets that could not be read (default 5 s, doubling up to 60 s). */
+  readonly secretRetry?: { readonly initialDelayMs: number; readonly maxDelayMs: number };
+  /** Passed to the adapter (endpoint overrides, security, intervals). */
+  readonly adapter?: Partial<OpcUaAdapterOptions>;
 }
 
 /**
  * The OPC UA adapter of a gateway as an {@link Adapter}. Its state-message sequence starts from the clock, so it
  * keeps increasing across restarts without being stored.
+ *
+ * When the factory names secrets (`edge.secrets`), they are read through Greengrass's secret manager first: the
+ * client identity is put in the PKI folder and the PLC credentials are used for every session. Until they can be
+ * read, the adapter retries with back-off, logs why, and reports every machine stale; the rest of the agent
+ * (sensors, publishing the buffer, health) runs meanwhile.
  */
-export function opcuaAdapter(plan: GatewayPlan, intake: Intake, log: Log = jsonLog): Adapter {
-  const adapter = new OpcUaAdapter({
-    plan,
-    intake,
-    firstStateSequence: Date.now(),
-    // the client's own certificate and the trust list live beside the buffer, on the gateway's persistent disk
-    pkiFolder: path.join(path.dirname(plan.config.agent.buffer.path), "opcua-pki"),
-    log: (level, message) => {
-      log(level, message);
-    },
-  });
+export function opcuaAdapter(plan: GatewayPlan, intake: Intake, setup: OpcUaAdapterSetup = {}): Required<Adapter> {
+  const log = setup.log ?? jsonLog;
+  // the client's own certificate and the trust list live beside the buffer, on the gateway's persistent disk
+  const pkiFolder = setup.adapter?.pkiFolder ?? path.join(path.dirname(plan.config.agent.buffer.path), "opcua-pki");
+  const configured = new Set(plan.machines.map((m) => setup.adapter?.endpointOverride?.(m.machine) ?? m.machine.opcua.endpoint)).size;
+  const wanted = plan.config.factory.edge?.secrets;
+  const needsSecrets = wanted?.opcuaClientIdentity !== undefined || wanted?.plcCredentials !== undefined;
+  const retry = setup.secretRetry ?? { initialDelayMs: 5_000, maxDelayMs: 60_000 };
+  let adapter: OpcUaAdapter | undefined;
+  let waiting: string | undefined = needsSecrets ? "waiting for its secrets from Greengrass's secret manager" : undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  // read through a function: the flag changes while an attempt awaits
+  const running = (): boolean => !stopped;
+  let reader: SecretReader | undefined;
+
+  const startWith = async (secrets: AgentSecrets): Promise<void> => {
+    const identity = secrets.clientIdentity === undefined ? undefined : installClientIdentity(pkiFolder, secrets.clientIdentity);
+    adapter = new OpcUaAdapter({
+      plan,
+      intake,
+      firstStateSequence: Date.now(),
+      pkiFolder,
+      log: (level, message) => {
+        log(level, message);
+      },
+      ...setup.adapter,
+      ...(identity === undefined ? {} : { clientIdentity: identity }),
+      ...(secrets.plcCredentials === undefined ? {} : { userIdentity: { userName: secrets.plcCredentials.username, password: secrets.plcCredentials.password } }),
+    });
+    waiting = undefined;
+    await adapter.start();
+  };
+
+  const attempt = async (delayMs: number): Promise<void> => {
+    if (!running()) return;
+    reader ??= (setup.secretReader ?? (() => greengrassSecretReader()))();
+    let secrets: AgentSecrets;
+    try {
+      secrets = await readAgentSecrets(wanted, reader);
+    } catch (error) {
+      const text = error instanceof Error ? error.message : String(error);
+      const retryable = error instanceof SecretError ? error.retryable : true;
+      waiting = `waiting for its secrets: ${text}`;
+      log(retryable ? "warn" : "error", `opcua: cannot read the agent's secrets (retrying in ${Math.round(delayMs / 1000)} s): ${text}`, { retryable });
+      if (running()) {
+        timer = setTimeout(() => {
+          void attempt(Math.min(delayMs * 2, retry.maxDelayMs));
+        }, delayMs);
+      }
+      return;
+    }
+    await reader.close();
+    reader = undefined;
+    log("info", "opcua: secrets read through Greengrass's secret manager", {
+      clientIdentity: secrets.clientIdentity !== undefined,
+      plcUser: secrets.plcCredentials?.username,
+    });
+    if (running()) await startWith(secrets);
+  };
+
   return {
-    start: () => adapter.start(),
-    stop: () => adapter.stop(),
+    start: async () => {
+      stopped = false;
+      if (needsSecrets) await attempt(retry.initialDelayMs);
+      else await startWith({});
+    },
+    stop: async () => {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+      if (reader !== undefined) await reader.close();
+      reader = undefined;
+      if (adapter !== undefined) await adapter.stop();
+    },
     sessions: () => {
+      if (adapter === undefined) return { up: 0, configured };
       const endpoints = adapter.status().endpoints;
       return { up: endpoints.filter((e) => e.connected).length, configured: endpoints.length };
     },
     staleMachines: () =>
-      adapter
-        .status()
-        .machines.filter((m) => m.stale)
-        .map((m) => m.machineId),
+      adapter === undefined
+        ? plan.machines.map((m) => m.machine.id)
+        : adapter
+            .status()
+            .machines.filter((m) => m.stale)
+            .map((m) => m.machineId),
+    waitingFor: () => waiting,
   };
 }
 
@@ -155,7 +238,8 @@ export class Agent {
       staleMachines: this.adapters.flatMap((a) => a.staleMachines?.() ?? []),
     });
     this.previous = { at: now, publishedReadings: status.publishedReadings };
-    this.log("info", "health", { health: message, connected: status.connected, lastError: status.lastError });
+    const waiting = this.adapters.map((a) => a.waitingFor?.()).filter((w): w is string => w !== undefined);
+    this.log(waiting.length > 0 ? "warn" : "info", "health", { health: message, connected: status.connected, lastError: status.lastError, ...(waiting.length > 0 ? { waiting } : {}) });
     await this.publisher.publishHealth(message);
   }
 

@@ -4,9 +4,9 @@
  * agent's own settings; each agent picks its gateway, lines and machines by its thing name. For local runs the
  * same document comes from a file.
  *
- * Secrets never travel in this document: the OPC UA client certificate and key and PLC credentials are named by
- * their AWS Secrets Manager ARNs and fetched through Greengrass's secret manager. A key such as `privateKey` or
- * `password` is refused like any unknown key.
+ * Secrets never travel in this document: the OPC UA client identity and the PLC credentials are named by their
+ * AWS Secrets Manager ARNs in the factory's `edge.secrets` and fetched through Greengrass's secret manager
+ * (`./secrets`). A key such as `privateKey` or `password` is refused like any unknown key.
  */
 import * as fs from "node:fs";
 import * as t from "io-ts";
@@ -34,7 +34,6 @@ export const THING_NAME_ENV = "AWS_IOT_THING_NAME";
 
 const AbsolutePath = matching("an absolute path such as /greengrass/v2/thingCert.crt", /^\/[^\0]*$/);
 const Hostname = matching("a host name such as a1b2c3-ats.iot.eu-central-1.amazonaws.com", /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/);
-const SecretArn = matching("a Secrets Manager secret ARN arn:aws:secretsmanager:<region>:<account>:secret:<name>", /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/);
 
 /** Where the buffer lives and how big it may grow; what happens when it is full is explicit. */
 export const BufferSettings = closed("buffer settings", {
@@ -70,8 +69,6 @@ export const AgentSettings = closed(
     connections: integerIn(1, 8),
     publishBudget: PublishBudget,
     healthIntervalSeconds: integerIn(10, 3600),
-    /** Secrets Manager ARNs, read through Greengrass's secret manager; never the secret values themselves. */
-    secrets: closed("secret references", {}, { opcuaClientCertificateArn: SecretArn, opcuaClientKeyArn: SecretArn, plcCredentialsArn: SecretArn }),
     /** Extra server certificates (PEM files) the OPC UA client trusts, e.g. a PLC's self-signed certificate. */
     trustedServerCertificates: t.array(AbsolutePath, "a list of absolute paths"),
   },

@@ -30,6 +30,7 @@ import {
   OPCUAClient,
   SecurityPolicy,
   TimestampsToReturn,
+  UserTokenType,
   VariableIds,
   type ClientSession,
   type ClientSubscription,
@@ -82,6 +83,13 @@ export interface OpcUaAdapterOptions {
   readonly trustedServerCertificates?: readonly string[];
   /** Folder of the client's PKI (own certificate, trusted and rejected server certificates). */
   readonly pkiFolder?: string;
+  /**
+   * The client's application instance certificate and key files (from the `opcuaClientIdentity` secret); without
+   * them node-opcua creates a self-signed certificate in the PKI folder, which each PLC must then trust.
+   */
+  readonly clientIdentity?: { readonly certificateFile: string; readonly privateKeyFile: string; readonly applicationUri?: string };
+  /** The PLC user the sessions log in as (from the `plcCredentials` secret); anonymous without. */
+  readonly userIdentity?: { readonly userName: string; readonly password: string };
   /** Reconnection back-off (default 500 ms doubling up to 10 s). */
   readonly reconnect?: { readonly initialDelayMs: number; readonly maxDelayMs: number };
   /** The gateway clock (epoch ms). */
@@ -491,6 +499,7 @@ export class OpcUaAdapter {
       securityPolicy: SecurityPolicy[endpoint.security.securityPolicy],
       connectionStrategy: { maxRetry: -1, initialDelay: reconnect.initialDelayMs, maxDelay: reconnect.maxDelayMs },
       ...(this.certificateManager === undefined ? {} : { clientCertificateManager: this.certificateManager }),
+      ...(this.options.clientIdentity ?? {}),
     });
     endpoint.client = client;
     client.on("connection_lost", () => {
@@ -516,7 +525,8 @@ export class OpcUaAdapter {
     const setup = (async () => {
       await client.connect(endpoint.url);
       if (this.stopped) return;
-      const session = await client.createSession();
+      const user = this.options.userIdentity;
+      const session = await client.createSession(user === undefined ? undefined : { type: UserTokenType.UserName, userName: user.userName, password: user.password });
       endpoint.session = session;
       endpoint.connected = true;
       endpoint.lastError = undefined;

@@ -3,7 +3,9 @@
  * The packaged agent (`npm run edge:package`, one zip per gateway OS and architecture, native addons built there)
  * is uploaded under a content-addressed key to an encrypted, private artifact bucket; the component version is
  * derived from the content (a version is immutable), and the deployment, which Greengrass replaces on any change,
- * names that version. The gateways' token-exchange role may read exactly the agent's artifacts.
+ * names that version. The gateways' token-exchange role may read exactly the agent's artifacts. When the factory
+ * names edge secrets, the deployment also installs Greengrass's secret manager configured to sync exactly them,
+ * the role may read exactly them, and the agent's accessControl lets it read exactly them over IPC.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -12,7 +14,7 @@ import * as awsnative from "@pulumi/aws-native";
 import * as pulumi from "@pulumi/pulumi";
 import { scopedName, type FactoryConfig } from "@smart-factory/sdk";
 import { policyDocument, renderPolicy, type AccountContext } from "../lib/iam";
-import { agentRecipe, artifactKey, type AgentArtifact } from "../lib/recipe";
+import { agentRecipe, artifactKey, edgeSecretArns, SECRET_MANAGER_COMPONENT, secretManagerConfiguration, type AgentArtifact } from "../lib/recipe";
 import { bucketName, objectsUnder, SecureBucket } from "../lib/secureBucket";
 
 /** Where `npm run edge:package` leaves the artifacts and their manifests (overridable for tests and CI). */
@@ -86,12 +88,45 @@ export class EdgeRuntime extends pulumi.ComponentResource {
       },
       child,
     );
+    const secrets = edgeSecretArns(config);
+    const secretsKey = config.edge?.secrets?.kmsKeyArn;
+    if (secrets.length > 0) {
+      // Greengrass's secret manager fetches the secrets with the gateways' role: exactly these, and their key only
+      // through Secrets Manager
+      new aws.iam.RolePolicy(
+        `${name}-secrets`,
+        {
+          role: args.tokenExchangeRoleName,
+          policy: renderPolicy(
+            policyDocument(
+              { Sid: "ReadEdgeSecrets", Action: ["secretsmanager:GetSecretValue"], Resource: secrets },
+              ...(secretsKey === undefined
+                ? []
+                : [
+                    {
+                      Sid: "DecryptEdgeSecrets",
+                      Action: ["kms:Decrypt"],
+                      Resource: [secretsKey],
+                      Condition: { StringEquals: { "kms:ViaService": `secretsmanager.${args.account.region}.amazonaws.com` } },
+                    },
+                  ]),
+            ),
+          ),
+        },
+        child,
+      );
+    }
     this.deployment = new awsnative.greengrassv2.Deployment(
       name,
       {
         targetArn: args.thingGroupArn,
         deploymentName: scopedName("greengrassComponent", factoryId, "edge"),
-        components: pulumi.all([this.componentName, this.component.componentVersion]).apply(([componentName, componentVersion]) => ({ [componentName]: { componentVersion } })),
+        components: pulumi.all([this.componentName, this.component.componentVersion]).apply(([componentName, componentVersion]) => ({
+          [componentName]: { componentVersion },
+          ...(secrets.length === 0
+            ? {}
+            : { [SECRET_MANAGER_COMPONENT.name]: { componentVersion: SECRET_MANAGER_COMPONENT.version, configurationUpdate: { merge: secretManagerConfiguration(config) } } }),
+        })),
         deploymentPolicies: { failureHandlingPolicy: "ROLLBACK", componentUpdatePolicy: { action: "NOTIFY_COMPONENTS", timeoutInSeconds: 60 } },
       },
       // Greengrass replaces a deployment on any change; so does Pulumi

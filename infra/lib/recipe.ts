@@ -58,11 +58,44 @@ export function defaultAgentSettings(iotEndpoint: string, componentName: string)
   };
 }
 
+/**
+ * The version of Greengrass's secret manager component the deployment installs when the factory names edge
+ * secrets (a deployment names exact versions; the recipe's dependency accepts any 2.x from 2.1).
+ */
+export const SECRET_MANAGER_COMPONENT = { name: "aws.greengrass.SecretManager", version: "2.1.7", requirement: "^2.1.0" } as const;
+
+/** The Secrets Manager ARNs the factory's agents read (`edge.secrets`), in a stable order. */
+export function edgeSecretArns(config: FactoryConfig): string[] {
+  const secrets = config.edge?.secrets;
+  return [secrets?.opcuaClientIdentity, secrets?.plcCredentials].filter((a): a is string => a !== undefined);
+}
+
+/** The secret manager's configuration merge: the secrets it syncs to every gateway of the deployment. */
+export function secretManagerConfiguration(config: FactoryConfig): string {
+  return JSON.stringify({ cloudSecrets: edgeSecretArns(config).map((arn) => ({ arn })) });
+}
+
 /** The recipe (JSON) of the agent for the given artifacts, and its version. */
 export function agentRecipe(config: FactoryConfig, artifacts: readonly AgentArtifact[], bucket: string, iotEndpoint: string): { name: string; version: string; recipe: string } {
   if (artifacts.length === 0) throw new Error("the edge agent needs at least one packaged artifact (npm run edge:package)");
   const name = agentComponentName(config.factory.id);
-  const configuration = { factory: config, agent: defaultAgentSettings(iotEndpoint, name) };
+  const secrets = edgeSecretArns(config);
+  // accessControl stays beside factory/agent: the Setenv below passes only those two keys to the agent
+  const accessControl =
+    secrets.length === 0
+      ? {}
+      : {
+          accessControl: {
+            [SECRET_MANAGER_COMPONENT.name]: {
+              [`${name}:secrets:1`]: {
+                policyDescription: "The edge agent reads its OPC UA client identity and PLC credentials (edge.secrets of the stack), and no other secret",
+                operations: ["aws.greengrass#GetSecretValue"],
+                resources: secrets,
+              },
+            },
+          },
+        };
+  const configuration = { factory: config, agent: defaultAgentSettings(iotEndpoint, name), ...accessControl };
   const version = contentVersion([name, JSON.stringify(configuration), ...artifacts.map((a) => `${a.platform}/${a.arch}/${a.sha256}`).sort()]);
   const recipe = {
     RecipeFormatVersion: "2020-01-25",
@@ -70,7 +103,11 @@ export function agentRecipe(config: FactoryConfig, artifacts: readonly AgentArti
     ComponentVersion: version,
     ComponentDescription: `Smart-factory edge agent of ${config.factory.name}: OPC UA and MQTT in, durable store-and-forward, mutual-TLS MQTT out`,
     ComponentPublisher: "Global Manufacturing Inc. platform team",
-    ComponentDependencies: { "aws.greengrass.Nucleus": { VersionRequirement: ">=2.12.0 <3.0.0", DependencyType: "SOFT" } },
+    ComponentDependencies: {
+      "aws.greengrass.Nucleus": { VersionRequirement: ">=2.12.0 <3.0.0", DependencyType: "SOFT" },
+      // the agent reads its secrets at start: it must start after the secret manager, and restart with it
+      ...(secrets.length === 0 ? {} : { [SECRET_MANAGER_COMPONENT.name]: { VersionRequirement: SECRET_MANAGER_COMPONENT.requirement, DependencyType: "HARD" } }),
+    },
     ComponentConfiguration: { DefaultConfiguration: configuration },
     Manifests: artifacts.map((a) => ({
       Platform: { os: a.platform, architecture: GREENGRASS_ARCH[a.arch] },

@@ -33,13 +33,19 @@ describe("edge/src/config.ts: one deployment, each gateway picks its own machine
     );
   });
 
-  it("refuses secret values in the configuration: only Secrets Manager ARNs", () => {
+  it("refuses secret values in the configuration: only Secrets Manager ARNs, in the stack's region", () => {
     const leaky = document();
-    leaky.agent.secrets.opcuaClientKey = "-----BEGIN PRIVATE KEY-----...";
-    assert.throws(() => planGateway(leaky, "factory-c-gw-body"), /agent\.secrets\.opcuaClientKey: expected .*no key "opcuaClientKey" here \(allowed: opcuaClientCertificateArn, opcuaClientKeyArn, plcCredentialsArn\)/);
+    leaky.factory.edge = { secrets: { opcuaClientIdentity: "arn:aws:secretsmanager:us-east-1:123456789012:secret:factory-c/opcua-AbCdEf", privateKey: "-----BEGIN PRIVATE KEY-----..." } };
+    assert.throws(() => planGateway(leaky, "factory-c-gw-body"), /factory\.edge\.secrets\.privateKey: expected .*no key "privateKey" here \(allowed: opcuaClientIdentity, plcCredentials, kmsKeyArn\)/);
     const plain = document();
-    plain.agent.secrets.plcCredentialsArn = "admin:admin";
-    assert.throws(() => planGateway(plain, "factory-c-gw-body"), /agent\.secrets\.plcCredentialsArn: expected a Secrets Manager secret ARN/);
+    plain.factory.edge = { secrets: { plcCredentials: "admin:admin" } };
+    assert.throws(() => planGateway(plain, "factory-c-gw-body"), /factory\.edge\.secrets\.plcCredentials: expected a Secrets Manager secret ARN/);
+    const elsewhere = document();
+    elsewhere.factory.edge = { secrets: { plcCredentials: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:factory-c/plc-AbCdEf" } };
+    assert.throws(() => planGateway(elsewhere, "factory-c-gw-body"), /factory\.edge\.secrets\.plcCredentials: expected an ARN in the stack's region us-east-1/);
+    const agentSecrets = document();
+    agentSecrets.agent.secrets = {};
+    assert.throws(() => planGateway(agentSecrets, "factory-c-gw-body"), /agent\.secrets: expected .*no key "secrets" here/);
   });
 
   it("loads from the Greengrass environment, or from --config and --thing for a local run", () => {

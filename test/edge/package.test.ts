@@ -116,6 +116,11 @@ describe("edge package: the agent as a deterministic Greengrass zip", function (
     assert.deepEqual(names.filter((n) => /\/(test|tests|__tests__)\//.test(n) || /\.(test|spec)\.[mc]?[jt]s$/.test(n)), [], "no tests");
     // native addon build inputs and intermediates stay behind
     assert.deepEqual(names.filter((n) => /better-sqlite3\/(src|deps)\/|\.(o|a|c|cpp|h|gyp)$|test_extension/.test(n)), []);
+    // aws-crt (the Greengrass IPC transport): the target's prebuilt addons only, none of its sources or other builds
+    const crtBinaries = names.filter((n) => n.startsWith("edge-agent/node_modules/aws-crt/") && n.endsWith(".node"));
+    assert.deepEqual(crtBinaries, [`edge-agent/node_modules/aws-crt/dist/bin/linux-${process.arch}-glibc/aws-crt-nodejs.node`, `edge-agent/node_modules/aws-crt/dist/bin/linux-${process.arch}-musl/aws-crt-nodejs.node`]);
+    assert.deepEqual(names.filter((n) => /^edge-agent\/node_modules\/aws-crt\/(source|lib|dist\.browser|scripts|CMakeLists)/.test(n)), []);
+    assert.ok(!names.some((n) => n.startsWith("edge-agent/node_modules/aws-iot-device-sdk-v2/")), "the IPC client is bundled");
   });
 
   it("runs unzipped: main.js loads with its externals and exits 2 without configuration; better-sqlite3's addon opens a database", async () => {
@@ -144,6 +149,8 @@ describe("edge package: the agent as a deterministic Greengrass zip", function (
       "const row = db.prepare('select x + 1 as y, sqlite_version() as v from t').get();",
       "db.close();",
       "require('node-opcua');",
+      "const crt = require('aws-crt');",
+      "if (typeof crt.io.SocketOptions !== 'function') throw new Error('aws-crt did not load its addon');",
       "process.stdout.write('\\nRESULT ' + JSON.stringify({ row, opcua: require.resolve('node-opcua') }) + '\\n');",
     ].join("\n");
     const check = spawnSync(process.execPath, ["-e", probe], { cwd: path.join(dir, "edge-agent"), env: isolatedEnv(), encoding: "utf8", timeout: 60_000 });

@@ -12,7 +12,6 @@ export function agentDocument(stack = "factory-c", bufferPath = "/var/lib/smart-
         privateKeyPath: "/greengrass/v2/privKey.key",
         rootCaPath: "/greengrass/v2/rootCA.pem",
         buffer: { path: bufferPath, maxBytes: 2 * 1024 ** 3, maxAgeHours: 24 * 14, onOverflow: "dropOldest" },
-        secrets: { opcuaClientCertificateArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:factory-c/opcua-cert-AbCdEf" },
       },
     }),
   ) as Record<string, any>;

@@ -46,7 +46,8 @@ export interface MosquittoOptions {
 
 const MOSQUITTO = ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"].find((p) => existsSync(p)) ?? "mosquitto";
 
-function openssl(dir: string, args: string[]): void {
+/** Run the openssl CLI in `dir` (errors carry its stderr). */
+export function openssl(dir: string, args: string[]): void {
   // node-opcua's PKI sets OPENSSL_CONF for the whole process (to "undefined" when it has no file): not for us
   const env = { ...process.env };
   if (env.OPENSSL_CONF !== undefined && !existsSync(env.OPENSSL_CONF)) delete env.OPENSSL_CONF;

@@ -4,6 +4,7 @@
  * values (with a status and with or without a source timestamp), and stop or restart the server on the same port
  * to exercise the adapter's reconnection. It never listens beyond the loopback interface.
  */
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
@@ -12,10 +13,12 @@ import type { MachinePlacement } from "@smart-factory/sdk";
 import {
   DataType,
   DataValue,
+  MessageSecurityMode,
   MonitoredItem,
   OPCUACertificateManager,
   OPCUAServer,
   RegisterServerMethod,
+  SecurityPolicy,
   StatusCodes,
   Variant,
   type AddressSpace,
@@ -45,6 +48,10 @@ export interface PlcServer {
   set(nodeId: string, value: PlcValue | number | boolean | null): void;
   /** Subscriptions the server holds for all sessions, with their monitored item counts. */
   subscriptions(): { publishingInterval: number; monitoredItems: number }[];
+  /** The open sessions. */
+  sessions(): PlcSession[];
+  /** Sessions refused for a bad user name or password since start. */
+  readonly refusedUsers: string[];
   /** Shut down (clients see the connection drop). */
   stop(): Promise<void>;
   /** Start again after {@link stop}, on the same port, with the last values set (the old sessions are gone). */
@@ -60,6 +67,20 @@ export interface PlcServerOptions {
   readonly port?: number;
   /** Advertised in ServerCapabilities (the adapter reads it when no limit is configured). */
   readonly maxMonitoredItemsPerSubscription?: number;
+  /**
+   * A locked-down PLC: only these users (name -> password) may open sessions (no anonymous ones), only
+   * SignAndEncrypt endpoints are offered, and only client certificates in `trustedClientCertificates` (PEM files)
+   * are accepted. Its PKI lives in its own folder, apart from the shared test PKI.
+   */
+  readonly secured?: { readonly users: Readonly<Record<string, string>>; readonly trustedClientCertificates: readonly string[]; readonly pkiRoot: string };
+}
+
+/** A session as the server sees it: who logged in, with which client certificate. */
+export interface PlcSession {
+  /** The user name of a UserName token, `undefined` for anonymous. */
+  readonly userName: string | undefined;
+  /** SHA-256 (hex) of the client certificate's DER, `undefined` on an unsecured channel. */
+  readonly clientCertificateSha256: string | undefined;
 }
 
 // A node-opcua server samples at most every 50 ms unless lowered; tests use 10 to 50 ms sampling.
@@ -109,11 +130,32 @@ export async function startPlcServer(options: PlcServerOptions): Promise<PlcServ
     if (sourceTimestamp === null) (variable as unknown as { $dataValue: DataValue }).$dataValue.sourceTimestamp = null;
   };
 
+  const secured = options.secured;
+  const pkiRoot = secured?.pkiRoot ?? PKI_ROOT;
+  const refusedUsers: string[] = [];
   const start = async (): Promise<void> => {
-    fs.mkdirSync(PKI_ROOT, { recursive: true });
-    const serverCertificateManager = new OPCUACertificateManager({ rootFolder: path.join(PKI_ROOT, "server"), automaticallyAcceptUnknownCertificate: true });
-    const userCertificateManager = new OPCUACertificateManager({ rootFolder: path.join(PKI_ROOT, "user"), automaticallyAcceptUnknownCertificate: true });
+    fs.mkdirSync(pkiRoot, { recursive: true });
+    const serverCertificateManager = new OPCUACertificateManager({ rootFolder: path.join(pkiRoot, "server"), automaticallyAcceptUnknownCertificate: secured === undefined });
+    const userCertificateManager = new OPCUACertificateManager({ rootFolder: path.join(pkiRoot, "user"), automaticallyAcceptUnknownCertificate: secured === undefined });
+    if (secured !== undefined) {
+      await serverCertificateManager.initialize();
+      for (const file of secured.trustedClientCertificates) await serverCertificateManager.trustCertificate(pemToDer(fs.readFileSync(file, "utf8")));
+    }
     const s = new OPCUAServer({
+      ...(secured === undefined
+        ? {}
+        : {
+            allowAnonymous: false,
+            securityModes: [MessageSecurityMode.SignAndEncrypt],
+            securityPolicies: [SecurityPolicy.Basic256Sha256],
+            userManager: {
+              isValidUser: (userName: string, password: string) => {
+                const ok = secured.users[userName] === password;
+                if (!ok) refusedUsers.push(userName);
+                return ok;
+              },
+            },
+          }),
       port,
       host: "127.0.0.1",
       hostname: "127.0.0.1",
@@ -147,7 +189,7 @@ export async function startPlcServer(options: PlcServerOptions): Promise<PlcServ
   return {
     port,
     endpointUrl: `opc.tcp://127.0.0.1:${port}`,
-    certificatePath: path.join(PKI_ROOT, "server", "own", "certs", "certificate.pem"),
+    certificatePath: path.join(pkiRoot, "server", "own", "certs", "certificate.pem"),
     set(nodeId, value) {
       const v: PlcValue = value === null || typeof value !== "object" ? { value } : value;
       values.set(nodeId, v);
@@ -163,6 +205,18 @@ export async function startPlcServer(options: PlcServerOptions): Promise<PlcServ
         .flatMap((session) => session.publishEngine.subscriptions)
         .map((sub) => ({ publishingInterval: sub.publishingInterval, monitoredItems: sub.monitoredItemCount }));
     },
+    sessions() {
+      if (server === undefined) return [];
+      return server.engine.getSessions().map((session) => {
+        const token = session.userIdentityToken as { userName?: unknown } | undefined;
+        const certificate = session.channel?.clientCertificate ?? null;
+        return {
+          userName: typeof token?.userName === "string" ? token.userName : undefined,
+          clientCertificateSha256: certificate === null ? undefined : crypto.createHash("sha256").update(certificate).digest("hex"),
+        };
+      });
+    },
+    refusedUsers,
     stop,
     start,
     async restart(downMs = 500) {
@@ -220,4 +274,9 @@ function buildAddressSpace(addressSpace: AddressSpace, machines: readonly Machin
     }
   }
   return variables;
+}
+
+/** The DER bytes of a PEM certificate. */
+function pemToDer(pem: string): Buffer {
+  return Buffer.from(pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, "").replace(/\s+/g, ""), "base64");
 }

@@ -26,11 +26,11 @@ function artifacts(contents: Record<"x64" | "arm64", string>): string {
   return dir;
 }
 
-async function renderWith(dir: string | undefined, stack = "factory-a"): Promise<RenderedStack> {
+async function renderWith(dir: string | undefined, stack = "factory-a", extra: Record<string, unknown> = {}): Promise<RenderedStack> {
   const saved = process.env.SF_EDGE_ARTIFACT_DIR;
   process.env.SF_EDGE_ARTIFACT_DIR = dir ?? path.join(os.tmpdir(), "sf-no-artifacts-here");
   try {
-    return await renderStack(stack, readStackConfig(stack));
+    return await renderStack(stack, { ...readStackConfig(stack), ...extra });
   } finally {
     if (saved === undefined) delete process.env.SF_EDGE_ARTIFACT_DIR;
     else process.env.SF_EDGE_ARTIFACT_DIR = saved;
@@ -74,7 +74,8 @@ describe("infra: EdgeRuntime, the agent as a Greengrass component deployed to th
     const [deployment] = ofType(r, "aws-native:greengrassv2:Deployment");
     const group = ofType(r, "aws:iot/thingGroup:ThingGroup")[0];
     assert.equal(deployment?.inputs.targetArn, group?.state.arn);
-    assert.deepEqual(deployment?.inputs.components, { [recipe.ComponentName]: { componentVersion: recipe.ComponentVersion } });
+    assert.deepEqual(deployment?.inputs.components, { [recipe.ComponentName]: { componentVersion: recipe.ComponentVersion } }, "no secret manager without edge secrets");
+    assert.equal((recipe as unknown as { ComponentDependencies: Record<string, unknown> }).ComponentDependencies["aws.greengrass.SecretManager"], undefined);
     // the gateways may read exactly the agent's artifacts
     const grant = ofType(r, "aws:iam/rolePolicy:RolePolicy").find((p) => p.name === "edge-artifacts");
     const statements = (JSON.parse(String(grant?.inputs.policy)) as { Statement: { Action: string[]; Resource: string[] }[] }).Statement;
@@ -83,6 +84,46 @@ describe("infra: EdgeRuntime, the agent as a Greengrass component deployed to th
     assert.deepEqual(download.Action, ["s3:GetObject"]);
     assert.deepEqual(download.Resource, [`${String(bucket.state.arn)}/edge-agent/*`]);
     assert.equal(grant?.inputs.role, "factory-a-token-exchange");
+    const report = await checkStack(r, POLICIES);
+    assert.equal(report.failed, false, JSON.stringify(report.results.flatMap((x) => x.violations.filter((v) => v.enforcementLevel === "mandatory"))));
+  });
+
+  it("with edge secrets: installs the secret manager syncing exactly them, and lets the role and the agent read exactly them", async () => {
+    const dir = artifacts({ x64: "agent for x64", arm64: "agent for arm64" });
+    dirs.push(dir);
+    const identity = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:factory-a/opcua-client-AbCdEf";
+    const credentials = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:factory-a/plc-user-GhIjKl";
+    const key = "arn:aws:kms:eu-central-1:123456789012:key/0b3f6f5e-5a1c-4c55-9d0e-2f3a4b5c6d7e";
+    const r = await renderWith(dir, "factory-a", { "smart-factory:edge": { secrets: { opcuaClientIdentity: identity, plcCredentials: credentials, kmsKeyArn: key } } });
+    const recipe = recipeOf(r) as unknown as Recipe & {
+      ComponentDependencies: Record<string, { VersionRequirement: string; DependencyType: string }>;
+      ComponentConfiguration: { DefaultConfiguration: { accessControl: Record<string, Record<string, { operations: string[]; resources: string[] }>> } };
+    };
+    assert.deepEqual(recipe.ComponentDependencies["aws.greengrass.SecretManager"], { VersionRequirement: "^2.1.0", DependencyType: "HARD" });
+    assert.deepEqual(recipe.ComponentConfiguration.DefaultConfiguration.accessControl, {
+      "aws.greengrass.SecretManager": {
+        "factory-a.smartfactory.EdgeAgent:secrets:1": {
+          policyDescription: "The edge agent reads its OPC UA client identity and PLC credentials (edge.secrets of the stack), and no other secret",
+          operations: ["aws.greengrass#GetSecretValue"],
+          resources: [identity, credentials],
+        },
+      },
+    });
+    // the agent's environment carries factory and agent only, not the access control
+    assert.equal(recipe.Manifests[0]?.Lifecycle.Setenv.SF_AGENT_CONFIG, '{"factory":{configuration:/factory},"agent":{configuration:/agent}}');
+    const components = ofType(r, "aws-native:greengrassv2:Deployment")[0]?.inputs.components as Record<string, { componentVersion: string; configurationUpdate?: { merge: string } }>;
+    assert.deepEqual(Object.keys(components).sort(), ["aws.greengrass.SecretManager", recipe.ComponentName]);
+    const secretManager = components["aws.greengrass.SecretManager"];
+    assert.ok(secretManager);
+    assert.equal(secretManager.componentVersion, "2.1.7");
+    assert.deepEqual(JSON.parse(secretManager.configurationUpdate?.merge ?? "{}"), { cloudSecrets: [{ arn: identity }, { arn: credentials }] });
+    const grant = ofType(r, "aws:iam/rolePolicy:RolePolicy").find((p) => p.name === "edge-secrets");
+    assert.ok(grant);
+    assert.equal(grant.inputs.role, "factory-a-token-exchange");
+    assert.deepEqual((JSON.parse(String(grant.inputs.policy)) as { Statement: unknown[] }).Statement, [
+      { Sid: "ReadEdgeSecrets", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: [identity, credentials] },
+      { Sid: "DecryptEdgeSecrets", Effect: "Allow", Action: ["kms:Decrypt"], Resource: [key], Condition: { StringEquals: { "kms:ViaService": "secretsmanager.eu-central-1.amazonaws.com" } } },
+    ]);
     const report = await checkStack(r, POLICIES);
     assert.equal(report.failed, false, JSON.stringify(report.results.flatMap((x) => x.violations.filter((v) => v.enforcementLevel === "mandatory"))));
   });

@@ -374,6 +374,36 @@ export const CostTags = withChecks(t.record(TagKey, TagValue, "a map of tag key 
   ),
 );
 
+// ---------------------------------------------------------------------------------------------- edge secrets
+
+/**
+ * A Secrets Manager secret's full ARN, with the six characters Secrets Manager appends to the name: Greengrass's
+ * secret manager component and IAM both need the exact ARN.
+ */
+export const SecretArn = matching(
+  "a Secrets Manager secret ARN arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>",
+  /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/,
+);
+
+/** A KMS key ARN (`arn:aws:kms:<region>:<account>:key/<id>`). */
+export const KmsKeyArn = matching("a KMS key ARN arn:aws:kms:<region>:<account>:key/<key id>", /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]{1,128}$/);
+
+/**
+ * The secrets the factory's edge agents read through Greengrass's secret manager component, which syncs them to
+ * each gateway, keeps them encrypted with the gateway's key and serves them offline. The stack grants the
+ * gateways' role exactly these secrets and the component exactly these ARNs; the values never pass through the
+ * stack. `opcuaClientIdentity` holds `{"certificate": "<PEM>", "privateKey": "<PEM>"}` (the OPC UA client's
+ * application instance certificate, which the PLCs trust), `plcCredentials` holds `{"username", "password"}` for
+ * the OPC UA sessions (anonymous without it), and `kmsKeyArn` names the customer managed key they are encrypted
+ * with (leave it out for the account's `aws/secretsmanager` key).
+ */
+export const EdgeSecrets = closed("edge secrets", {}, { opcuaClientIdentity: SecretArn, plcCredentials: SecretArn, kmsKeyArn: KmsKeyArn });
+export type EdgeSecrets = t.TypeOf<typeof EdgeSecrets>;
+
+/** Settings every edge agent of the factory shares. */
+export const EdgeSettings = closed("edge settings", {}, { secrets: EdgeSecrets });
+export type EdgeSettings = t.TypeOf<typeof EdgeSettings>;
+
 // ---------------------------------------------------------------------------------------------- the whole
 
 const FactoryConfigShape = closed("a factory stack config", {
@@ -387,7 +417,7 @@ const FactoryConfigShape = closed("a factory stack config", {
   alerts: AlertSettings,
   features: Features,
   tags: CostTags,
-});
+}, { edge: EdgeSettings });
 
 /**
  * A factory's complete stack config, with the checks that span sections: ids unique, every reference resolves,
@@ -406,6 +436,7 @@ function crossChecks(config: t.TypeOf<typeof FactoryConfigShape>, c: t.Context):
     ...checkLines(config, c),
     ...checkGateways(config, c),
     ...checkThresholds(config, c),
+    ...checkEdgeSecrets(config, c),
   ];
 }
 
@@ -536,6 +567,16 @@ function checkGateways(config: t.TypeOf<typeof FactoryConfigShape>, c: t.Context
     }
   });
   return errors;
+}
+
+/** Greengrass's secret manager reads secrets in the core's own region, so the secrets must live in the stack's. */
+function checkEdgeSecrets(config: t.TypeOf<typeof FactoryConfigShape>, c: t.Context): Errors {
+  const secrets = config.edge?.secrets ?? {};
+  return (["opcuaClientIdentity", "plcCredentials", "kmsKeyArn"] as const).flatMap((key) => {
+    const arn = secrets[key];
+    const region = arn?.split(":")[3];
+    return arn === undefined || region === config.region ? [] : [failureAt(c, ["edge", "secrets", key], arn, `an ARN in the stack's region ${config.region} (the gateways' secret manager reads secrets there)`)];
+  });
 }
 
 function checkThresholds(config: t.TypeOf<typeof FactoryConfigShape>, c: t.Context): Errors {
