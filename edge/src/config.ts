@@ -26,8 +26,13 @@ import {
   type Gateway,
   type MachinePlacement,
 } from "@smart-factory/sdk";
+import { GreengrassIpc, underGreengrass } from "./ipc";
 
-/** The environment variable the Greengrass recipe sets to the component configuration (JSON). */
+/**
+ * The environment variable that may carry the configuration (JSON) outside Greengrass. Under Greengrass the agent
+ * reads its component configuration over IPC instead: a whole factory's configuration (about 800 bytes per
+ * machine) would pass Linux's 128 KiB limit on one environment string at about 160 machines.
+ */
 export const CONFIG_ENV = "SF_AGENT_CONFIG";
 /** Greengrass sets this to the core device's thing name for every component it runs. */
 export const THING_NAME_ENV = "AWS_IOT_THING_NAME";
@@ -152,7 +157,7 @@ export function loadGatewayPlan(sources: ConfigSources): GatewayPlan {
   } else {
     origin = CONFIG_ENV;
     text = sources.env[CONFIG_ENV];
-    if (text === undefined || text.trim() === "") throw new AgentConfigError(`no configuration: pass --config <file>, or run under Greengrass, whose recipe sets ${CONFIG_ENV}`);
+    if (text === undefined || text.trim() === "") throw new AgentConfigError(`no configuration: pass --config <file> (or set ${CONFIG_ENV}), or run as the Greengrass component, which reads its configuration over IPC`);
   }
   let document: unknown;
   try {
@@ -163,4 +168,29 @@ export function loadGatewayPlan(sources: ConfigSources): GatewayPlan {
   const thing = flag("--thing") ?? sources.env[THING_NAME_ENV];
   if (thing === undefined || thing === "") throw new AgentConfigError(`no thing name: ${THING_NAME_ENV} is not set (Greengrass sets it; for a local run pass --thing <factory>-<gateway>)`);
   return planGateway(document, thing);
+}
+
+/**
+ * The gateway plan wherever the configuration is: `--config <file>` or `SF_AGENT_CONFIG` when given, else, under
+ * Greengrass, the component configuration read over the nucleus's IPC (its `factory` and `agent` keys; the rest,
+ * such as `accessControl`, is Greengrass's).
+ *
+ * @throws AgentConfigError for a missing or invalid configuration (the process exits 2: a restart will not help).
+ * @throws IpcError when the nucleus cannot be asked (the process exits 1 and Greengrass restarts it).
+ */
+export async function loadAgentPlan(sources: ConfigSources, ipc: () => GreengrassIpc = () => new GreengrassIpc(sources.env)): Promise<GatewayPlan> {
+  const given = sources.argv.includes("--config") || (sources.env[CONFIG_ENV] ?? "").trim() !== "";
+  if (given || !underGreengrass(sources.env)) return loadGatewayPlan(sources);
+  const connection = ipc();
+  let value: unknown;
+  try {
+    value = await connection.getConfiguration([]);
+  } finally {
+    await connection.close();
+  }
+  if (typeof value !== "object" || value === null) throw new AgentConfigError(`the component configuration from Greengrass is not an object: ${typeof value}`);
+  const { factory, agent } = value as { factory?: unknown; agent?: unknown };
+  const thing = sources.env[THING_NAME_ENV];
+  if (thing === undefined || thing === "") throw new AgentConfigError(`no thing name: ${THING_NAME_ENV} is not set (Greengrass sets it for every component)`);
+  return planGateway({ factory, agent }, thing);
 }

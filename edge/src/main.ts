@@ -1,16 +1,16 @@
 /**
- * The agent's process: `node main.js [--config <file> --thing <name>] [--no-opcua]`. Under Greengrass the recipe passes the
- * component configuration in `SF_AGENT_CONFIG` and Greengrass sets `AWS_IOT_THING_NAME`. A bad configuration stops
+ * The agent's process: `node main.js [--config <file> --thing <name>] [--no-opcua]`. Under Greengrass it reads its
+ * component configuration over the nucleus's IPC and Greengrass sets `AWS_IOT_THING_NAME`. A bad configuration stops
  * the process at start (exit code 2) with a message naming the key; `SIGTERM` (Greengrass's stop) and `SIGINT`
  * shut down gracefully: stop reading, flush in-flight publishes, close the store.
  */
 import { Agent, jsonLog, opcuaAdapter } from "./agent";
-import { AgentConfigError, loadGatewayPlan } from "./config";
+import { AgentConfigError, loadAgentPlan } from "./config";
 
 async function main(): Promise<void> {
   let agent: Agent;
   try {
-    const plan = loadGatewayPlan({ argv: process.argv.slice(2), env: process.env });
+    const plan = await loadAgentPlan({ argv: process.argv.slice(2), env: process.env });
     // `--no-opcua` runs the sensors and the publisher only (a gateway whose PLCs are not reachable yet)
     const withOpcUa = !process.argv.includes("--no-opcua");
     agent = new Agent({ plan, adapters: (intake) => (withOpcUa ? [opcuaAdapter(plan, intake)] : []) });

@@ -11,12 +11,8 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { eventstream_rpc, greengrasscoreipc, io } from "aws-iot-device-sdk-v2";
 import { SmartFactoryError, type EdgeSecrets } from "@smart-factory/sdk";
-
-/** The environment variables Greengrass gives a component for IPC. */
-export const IPC_SOCKET_ENV = "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT";
-export const IPC_TOKEN_ENV = "SVCUID";
+import { GreengrassIpc, IpcError } from "./ipc";
 
 /**
  * A secret the agent could not get or use. `retryable` says whether asking again may help (the secret manager
@@ -61,123 +57,44 @@ export interface AgentSecrets {
   readonly plcCredentials?: PlcCredentials;
 }
 
-/** A modelled IPC service error (`aws.greengrass#UnauthorizedError`...), as the SDK reports it. */
-function serviceErrorOf(error: unknown): { readonly shape: string; readonly message: string } | undefined {
-  if (!(error instanceof eventstream_rpc.RpcError) || error.serviceError === undefined) return undefined;
-  const service = error.serviceError as { _errorCode?: unknown; message?: unknown; _message?: unknown };
-  const shape = typeof service._errorCode === "string" ? service._errorCode : "ServiceError";
-  const message = typeof service.message === "string" ? service.message : typeof service._message === "string" ? service._message : "";
-  return { shape, message };
-}
-
-function describe(error: unknown): string {
-  if (error instanceof eventstream_rpc.RpcError) {
-    const inner = error.internalError === undefined ? "" : ` (${error.internalError.message})`;
-    return `${error.description}${inner}`;
-  }
-  return error instanceof Error ? error.message : String(error);
-}
-
 /**
- * The secret reader of a Greengrass component: connects to the nucleus's IPC socket on first use with the
- * component's token, and reconnects after the connection is lost (the nucleus restarts when a deployment changes
- * the secret manager's version).
+ * The secret reader of a Greengrass component, over the nucleus's IPC ({@link GreengrassIpc}).
  *
- * @param env the component's environment (default `process.env`).
- * @throws SecretError (not retryable) from `read` when the agent does not run under Greengrass.
+ * @param ipc the connection (default: one from `process.env`).
  */
-export function greengrassSecretReader(env: Readonly<Record<string, string | undefined>> = process.env): SecretReader {
-  let client: greengrasscoreipc.Client | undefined;
-  let connecting: Promise<greengrasscoreipc.Client> | undefined;
-
-  const connect = (): Promise<greengrasscoreipc.Client> => {
-    if (client !== undefined) return Promise.resolve(client);
-    if (connecting !== undefined) return connecting;
-    const socketPath = env[IPC_SOCKET_ENV];
-    const token = env[IPC_TOKEN_ENV];
-    if (socketPath === undefined || socketPath === "" || token === undefined || token === "") {
-      return Promise.reject(
-        new SecretError(
-          `edge.secrets are configured but the agent does not run under Greengrass (${IPC_SOCKET_ENV} and ${IPC_TOKEN_ENV} are not set): secrets are read through Greengrass's secret manager only`,
-          undefined,
-          false,
-        ),
-      );
-    }
-    const candidate = greengrasscoreipc.createClient({
-      hostName: socketPath,
-      port: 0,
-      socketOptions: new io.SocketOptions(io.SocketType.STREAM, io.SocketDomain.LOCAL, 5_000),
-      connectTransform: (options) => {
-        options.message.payload = JSON.stringify({ authToken: token });
-        return Promise.resolve(options.message);
-      },
-    });
-    connecting = candidate
-      .connect()
-      .then(() => {
-        candidate.on("disconnection", () => {
-          if (client === candidate) client = undefined;
-        });
-        client = candidate;
-        return candidate;
-      })
-      .catch((error: unknown) => {
-        void candidate.close();
-        // The nucleus answers a token it does not accept with a connect-ack without the accepted flag and closes
-        // the connection; the client sees either, depending on which it reads first.
-        const rpc = error instanceof eventstream_rpc.RpcError ? error : undefined;
-        const refused = rpc?.type === eventstream_rpc.RpcErrorType.HandshakeError || (rpc?.type === eventstream_rpc.RpcErrorType.NetworkError && /connection closed/.test(rpc.description));
-        throw new SecretError(
-          refused
-            ? `the Greengrass nucleus refused the agent's IPC connection at ${socketPath} during the handshake: its ${IPC_TOKEN_ENV} token was not accepted (${describe(error)})`
-            : `cannot reach the Greengrass nucleus's IPC at ${socketPath}: ${describe(error)}`,
-          undefined,
-          true,
-        );
-      })
-      .finally(() => {
-        connecting = undefined;
-      });
-    return connecting;
-  };
-
+export function greengrassSecretReader(ipc: GreengrassIpc = new GreengrassIpc()): SecretReader {
   return {
     async read(secretId: string): Promise<string> {
-      const ipc = await connect();
-      let response: greengrasscoreipc.model.GetSecretValueResponse;
+      let value: string | undefined;
       try {
-        response = await ipc.getSecretValue({ secretId });
+        value = await ipc.getSecretValue(secretId);
       } catch (error) {
-        const service = serviceErrorOf(error);
-        if (service?.shape === "UnauthorizedError") {
+        if (!(error instanceof IpcError)) throw error;
+        if (error.shape === "UnauthorizedError") {
           throw new SecretError(
             `the agent may not read secret ${secretId}: its component's accessControl for aws.greengrass.SecretManager does not list it (the stack's EdgeRuntime grants exactly edge.secrets; redeploy after changing them)`,
             secretId,
             false,
           );
         }
-        if (service?.shape === "ResourceNotFoundError") {
+        if (error.shape === "ResourceNotFoundError") {
           throw new SecretError(
             `secret ${secretId} is not on this gateway yet: Greengrass's secret manager syncs the deployment's cloudSecrets when the gateway reaches AWS (check that the gateways' role may read it)`,
             secretId,
             true,
           );
         }
-        if (service !== undefined) throw new SecretError(`reading secret ${secretId} failed: ${service.shape}: ${service.message}`, secretId, true);
-        if (client === ipc) client = undefined; // the connection may be gone; the next read reconnects
-        throw new SecretError(`reading secret ${secretId} over Greengrass IPC failed: ${describe(error)}`, secretId, true);
+        const notGreengrass = !error.retryable && error.shape === undefined;
+        throw new SecretError(
+          notGreengrass ? `edge.secrets are configured but ${error.message}: secrets are read through Greengrass's secret manager only` : `reading secret ${secretId}: ${error.message}`,
+          secretId,
+          error.retryable,
+        );
       }
-      const value = response.secretValue;
-      if (typeof value.secretString === "string") return value.secretString;
-      if (value.secretBinary !== undefined) return Buffer.from(value.secretBinary as ArrayBuffer).toString("utf8");
-      throw new SecretError(`secret ${secretId} has no value`, secretId, false);
+      if (value === undefined) throw new SecretError(`secret ${secretId} has no value`, secretId, false);
+      return value;
     },
-    async close(): Promise<void> {
-      const current = client;
-      client = undefined;
-      if (current !== undefined) await current.close();
-    },
+    close: () => ipc.close(),
   };
 }
 

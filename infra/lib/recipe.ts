@@ -80,7 +80,7 @@ export function agentRecipe(config: FactoryConfig, artifacts: readonly AgentArti
   if (artifacts.length === 0) throw new Error("the edge agent needs at least one packaged artifact (npm run edge:package)");
   const name = agentComponentName(config.factory.id);
   const secrets = edgeSecretArns(config);
-  // accessControl stays beside factory/agent: the Setenv below passes only those two keys to the agent
+  // the agent reads factory and agent over IPC (GetConfiguration); accessControl is Greengrass's
   const accessControl =
     secrets.length === 0
       ? {}
@@ -114,7 +114,6 @@ export function agentRecipe(config: FactoryConfig, artifacts: readonly AgentArti
       Lifecycle: {
         // the gateway provides Node.js; the install step refuses one the native addons were not built for
         Install: { Script: installCheck(a), RequiresPrivilege: false },
-        Setenv: { SF_AGENT_CONFIG: '{"factory":{configuration:/factory},"agent":{configuration:/agent}}' },
         Run: { Script: `node --enable-source-maps {artifacts:decompressedPath}/edge-agent-${a.platform}-${a.arch}/${a.entry}`, RequiresPrivilege: false },
       },
       Artifacts: [{ URI: `s3://${bucket}/${artifactKey(a)}`, Unarchive: "ZIP", Digest: Buffer.from(a.sha256, "hex").toString("base64"), Algorithm: "SHA-256", Permission: { Read: "OWNER", Execute: "NONE" } }],

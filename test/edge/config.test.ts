@@ -1,6 +1,8 @@
 import { strict as assert } from "node:assert";
-import { AgentConfigError, CONFIG_ENV, loadGatewayPlan, planGateway, THING_NAME_ENV } from "../../edge/src/config";
+import { AgentConfigError, CONFIG_ENV, loadAgentPlan, loadGatewayPlan, planGateway, THING_NAME_ENV } from "../../edge/src/config";
+import { IpcError } from "../../edge/src/ipc";
 import { agentDocument as document } from "../helpers/agentConfig";
+import { startFakeNucleusIpc } from "../helpers/greengrassIpc";
 
 describe("edge/src/config.ts: one deployment, each gateway picks its own machines", () => {
   it("selects the gateway by thing name, with its lines' machines and the agent's client id", () => {
@@ -54,9 +56,59 @@ describe("edge/src/config.ts: one deployment, each gateway picks its own machine
     assert.equal(fromGreengrass.gateway.id, "gw-final");
     const local = loadGatewayPlan({ argv: ["--config", "/etc/agent.json", "--thing", "factory-c-gw-body"], env: {}, readFile: (p) => (p === "/etc/agent.json" ? json : "") });
     assert.equal(local.gateway.id, "gw-body");
-    assert.throws(() => loadGatewayPlan({ argv: [], env: {} }), /no configuration: pass --config <file>, or run under Greengrass, whose recipe sets SF_AGENT_CONFIG/);
+    assert.throws(() => loadGatewayPlan({ argv: [], env: {} }), /no configuration: pass --config <file> \(or set SF_AGENT_CONFIG\), or run as the Greengrass component, which reads its configuration over IPC/);
     assert.throws(() => loadGatewayPlan({ argv: [], env: { [CONFIG_ENV]: json } }), /no thing name: AWS_IOT_THING_NAME is not set/);
     assert.throws(() => loadGatewayPlan({ argv: [], env: { [CONFIG_ENV]: "{factory:", [THING_NAME_ENV]: "x" } }), /SF_AGENT_CONFIG is not JSON/);
     assert.throws(() => loadGatewayPlan({ argv: ["--config", "/missing.json"], env: {}, readFile: () => { throw new Error("ENOENT: no such file"); } }), /cannot read --config \/missing\.json: ENOENT/);
+  });
+
+  describe("under Greengrass: the component configuration over IPC", () => {
+    /** factory-c with each machine repeated `copies` times (new ids), as a large factory's document. */
+    function largeDocument(copies: number): Record<string, any> {
+      const doc = document();
+      for (const line of doc.factory.lines) {
+        line.machines = line.machines.flatMap((m: Record<string, any>) => Array.from({ length: copies }, (_, i) => ({ ...m, id: i === 0 ? m.id : `${String(m.id).slice(0, 24)}-${i}` })));
+      }
+      return doc;
+    }
+
+    it("reads factory and agent from GetConfiguration, however large the factory (an environment string stops at 128 KiB)", async () => {
+      const ipc = await startFakeNucleusIpc();
+      try {
+        const doc = largeDocument(42);
+        ipc.configuration = { ...doc, accessControl: { "aws.greengrass.SecretManager": {} } };
+        const bytes = JSON.stringify(doc).length;
+        assert.ok(bytes > 128 * 1024, `${bytes} bytes`); // 504 machines: about 250 KB
+        const plan = await loadAgentPlan({ argv: [], env: { ...ipc.env(), [THING_NAME_ENV]: "factory-c-gw-body" } });
+        assert.equal(plan.machines.length, 5 * 42);
+        assert.equal(plan.thingName, "factory-c-gw-body");
+        assert.deepEqual(ipc.calls.map((c) => c.operation), ["aws.greengrass#GetConfiguration"]);
+        // a file or SF_AGENT_CONFIG given explicitly still wins (local runs next to a nucleus)
+        const local = await loadAgentPlan({ argv: ["--config", "/etc/agent.json", "--thing", "factory-c-gw-final"], env: ipc.env(), readFile: () => JSON.stringify(document()) });
+        assert.equal(local.gateway.id, "gw-final");
+        assert.equal(ipc.calls.length, 1);
+      } finally {
+        await ipc.stop();
+      }
+    });
+
+    it("stops with exit-2 errors for a bad configuration, and an IPC error (restart may help) when the nucleus cannot be asked", async () => {
+      const ipc = await startFakeNucleusIpc();
+      try {
+        const bad = document();
+        bad.agent.buffer.onOverflow = "dropNewest";
+        ipc.configuration = bad;
+        await assert.rejects(loadAgentPlan({ argv: [], env: { ...ipc.env(), [THING_NAME_ENV]: "factory-c-gw-body" } }), (e: unknown) => e instanceof AgentConfigError && /agent\.buffer\.onOverflow: expected an overflow policy/.test(e.message));
+        ipc.configuration = document();
+        await assert.rejects(loadAgentPlan({ argv: [], env: ipc.env() }), (e: unknown) => e instanceof AgentConfigError && /no thing name: AWS_IOT_THING_NAME is not set/.test(e.message));
+        await assert.rejects(
+          loadAgentPlan({ argv: [], env: { ...ipc.env(), SVCUID: "wrong", [THING_NAME_ENV]: "factory-c-gw-body" } }),
+          (e: unknown) => e instanceof IpcError && e.retryable && /refused the agent's IPC connection/.test(e.message),
+        );
+      } finally {
+        await ipc.stop();
+      }
+      await assert.rejects(loadAgentPlan({ argv: [], env: {} }), (e: unknown) => e instanceof AgentConfigError && /^no configuration: pass --config <file> \(or set SF_AGENT_CONFIG\), or run as the Greengrass component/.test(e.message));
+    });
   });
 });

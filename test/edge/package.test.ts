@@ -41,6 +41,8 @@ function isolatedEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: "", NODE_PATH: "" };
   delete env.SF_AGENT_CONFIG;
   delete env.AWS_IOT_THING_NAME;
+  delete env.AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT;
+  delete env.SVCUID;
   return env;
 }
 

@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { opcuaAdapter } from "../../edge/src/agent";
 import { planGateway, type GatewayPlan } from "../../edge/src/config";
 import { Intake } from "../../edge/src/intake";
+import { GreengrassIpc } from "../../edge/src/ipc";
 import { greengrassSecretReader, parseClientIdentity, parsePlcCredentials, readAgentSecrets, SecretError } from "../../edge/src/secrets";
 import { openStore } from "../../edge/src/store";
 import { agentDocument } from "../helpers/agentConfig";
@@ -65,7 +66,7 @@ describe("edge secrets through Greengrass's secret manager", function () {
   describe("the IPC reader (aws-iot-device-sdk-v2 over the nucleus's domain socket)", () => {
     it("reads a secret's string with the component's token", async () => {
       ipc.secrets.set(CREDENTIALS_ARN, JSON.stringify({ username: "sf-agent", password: "s3cret!" }));
-      const reader = greengrassSecretReader(ipc.env());
+      const reader = greengrassSecretReader(new GreengrassIpc(ipc.env()));
       try {
         assert.equal(await reader.read(CREDENTIALS_ARN), '{"username":"sf-agent","password":"s3cret!"}');
         assert.equal(await reader.read(CREDENTIALS_ARN), '{"username":"sf-agent","password":"s3cret!"}', "a second read on the same connection");
@@ -79,7 +80,7 @@ describe("edge secrets through Greengrass's secret manager", function () {
     });
 
     it("says why a secret cannot be read: not authorised (final), not synced yet (retry), wrong token, no Greengrass", async () => {
-      const reader = greengrassSecretReader(ipc.env());
+      const reader = greengrassSecretReader(new GreengrassIpc(ipc.env()));
       try {
         ipc.denied.add(IDENTITY_ARN);
         await assert.rejects(reader.read(IDENTITY_ARN), (e: unknown) => e instanceof SecretError && !e.retryable && e.secretId === IDENTITY_ARN && /may not read secret .*accessControl for aws\.greengrass\.SecretManager does not list it/.test(e.message));
@@ -88,13 +89,13 @@ describe("edge secrets through Greengrass's secret manager", function () {
       } finally {
         await reader.close();
       }
-      const impostor = greengrassSecretReader({ ...ipc.env(), SVCUID: "stolen" });
+      const impostor = greengrassSecretReader(new GreengrassIpc({ ...ipc.env(), SVCUID: "stolen" }));
       await assert.rejects(impostor.read(CREDENTIALS_ARN), (e: unknown) => e instanceof SecretError && /refused the agent's IPC connection .*during the handshake: its SVCUID token was not accepted/.test(e.message));
       await impostor.close();
       assert.ok(ipc.refusedConnects >= 1);
-      const local = greengrassSecretReader({});
-      await assert.rejects(local.read(CREDENTIALS_ARN), (e: unknown) => e instanceof SecretError && !e.retryable && /does not run under Greengrass \(AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT and SVCUID are not set\)/.test(e.message));
-      const gone = greengrassSecretReader({ ...ipc.env(), AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT: path.join(dir, "no-such.socket") });
+      const local = greengrassSecretReader(new GreengrassIpc({}));
+      await assert.rejects(local.read(CREDENTIALS_ARN), (e: unknown) => e instanceof SecretError && !e.retryable && /edge\.secrets are configured but the agent does not run under Greengrass \(AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT and SVCUID are not set\): secrets are read through Greengrass's secret manager only/.test(e.message));
+      const gone = greengrassSecretReader(new GreengrassIpc({ ...ipc.env(), AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT: path.join(dir, "no-such.socket") }));
       await assert.rejects(gone.read(CREDENTIALS_ARN), (e: unknown) => e instanceof SecretError && e.retryable && /cannot reach the Greengrass nucleus's IPC at .*no-such\.socket/.test(e.message));
     });
   });
@@ -160,7 +161,7 @@ describe("edge secrets through Greengrass's secret manager", function () {
       const logs: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
       const adapter = opcuaAdapter(plan, new Intake(plan, store), {
         log: (level, message, fields) => logs.push({ level, message, ...(fields === undefined ? {} : { fields }) }),
-        secretReader: () => greengrassSecretReader(ipc.env()),
+        secretReader: () => greengrassSecretReader(new GreengrassIpc(ipc.env())),
         secretRetry: { initialDelayMs: 200, maxDelayMs: 400 },
         adapter: {
           endpointOverride: () => server.endpointUrl,

@@ -34,6 +34,8 @@ export interface FakeNucleusIpc {
   /** Secret ids the component is not authorised for (UnauthorizedError). */
   readonly denied: Set<string>;
   readonly calls: IpcCall[];
+  /** The component configuration GetConfiguration serves (the whole document; keyPath selects inside it). */
+  configuration: Record<string, unknown>;
   /** Connections refused for a wrong token. */
   refusedConnects: number;
   /** The environment Greengrass gives a component. */
@@ -74,6 +76,7 @@ export async function startFakeNucleusIpc(options: { authToken?: string } = {}):
     secrets: new Map(),
     denied: new Set(),
     calls: [],
+    configuration: {},
     refusedConnects: 0,
     env: () => ({ AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT: socketPath, SVCUID: authToken }),
     stop: async () => {
@@ -108,9 +111,9 @@ export async function startFakeNucleusIpc(options: { authToken?: string } = {}):
     if (type !== TYPE.applicationMessage || streamId === 0) return;
     const operation = String(header(message, "operation") ?? "");
     if (operation === "") return; // a stream's closing message
-    let request: { secretId?: unknown } = {};
+    let request: { secretId?: unknown; keyPath?: unknown } = {};
     try {
-      request = JSON.parse(Buffer.from(message.body).toString("utf8")) as { secretId?: unknown };
+      request = JSON.parse(Buffer.from(message.body).toString("utf8")) as { secretId?: unknown; keyPath?: unknown };
     } catch {
       // answered below as a bad request
     }
@@ -119,6 +122,17 @@ export async function startFakeNucleusIpc(options: { authToken?: string } = {}):
     const error = (shape: string, text: string): void => {
       socket.write(encode(TYPE.applicationError, FLAG.terminateStream, streamId, json(`aws.greengrass#${shape}`), { message: text, _message: text, _errorCode: shape, _service: "aws.greengrass#GreengrassCoreIPC" }));
     };
+    if (operation === "aws.greengrass#GetConfiguration") {
+      const keyPath = Array.isArray(request.keyPath) ? (request.keyPath as unknown[]).map(String) : [];
+      let value: unknown = fake.configuration;
+      for (const key of keyPath) value = typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+      if (value === undefined) {
+        error("ResourceNotFoundError", `Key not found ${keyPath.join("/")}`);
+        return;
+      }
+      socket.write(encode(TYPE.applicationMessage, FLAG.terminateStream, streamId, json("aws.greengrass#GetConfigurationResponse"), { componentName: "test.component", value }));
+      return;
+    }
     if (operation !== "aws.greengrass#GetSecretValue") {
       error("ServiceError", `operation ${operation} is not served by this test nucleus`);
       return;
