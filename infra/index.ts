@@ -15,6 +15,7 @@ import { DigitalTwin } from "./components/digitalTwin";
 import { Ingestion } from "./components/ingestion";
 import { Network } from "./components/network";
 import { EdgeRuntime, findArtifacts } from "./components/edgeRuntime";
+import { Notifications } from "./components/notifications";
 
 const config = loadFactoryConfig();
 const providers = createProviders(config);
@@ -22,6 +23,7 @@ const withProviders: pulumi.ComponentResourceOptions = { providers: [providers.a
 const { account } = providers;
 
 const keys = new Keys("keys", { config, account }, withProviders);
+const notifications = new Notifications("notifications", { config, account, notificationsKeyArn: keys.notifications.arn }, withProviders);
 const vpc = config.features.vpc;
 const network =
   vpc.enabled && vpc.cidr !== undefined && vpc.timestreamCells !== undefined
@@ -103,6 +105,12 @@ export const networking =
   network === undefined
     ? { vpc: "disabled by config (smart-factory:features.vpc.enabled = false): the Lambdas reach AWS over public endpoints" }
     : { vpcId: network.vpc.vpcId, isolatedSubnetIds: network.vpc.isolatedSubnetIds, endpoints: Object.fromEntries(network.specs.map((s) => [s.key, s.serviceName])) };
+
+/** Where alerts, alarms and event rules are sent (each e-mail address confirms its subscription once). */
+export const alerting = {
+  topic: notifications.topic.arn,
+  emailSubscriptions: config.alerts.notify.emails.length,
+};
 
 /** The edge agent's Greengrass component and its deployment to the factory's gateways. */
 export const edgeAgent =

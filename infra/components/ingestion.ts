@@ -49,6 +49,10 @@ export interface IngestionArgs {
   readonly assetArns: pulumi.Input<pulumi.Input<string>[]>;
   /** The VPC placement of the Lambda, when the factory has a VPC. */
   readonly placement?: FunctionPlacement;
+  /** The data lake's Firehose stream: the enrichment Lambda also sends its enriched records there. */
+  readonly lake?: { readonly deliveryStreamName: pulumi.Input<string>; readonly deliveryStreamArn: pulumi.Input<string> };
+  /** The detector Lambda: the telemetry, state and health rules also invoke it (alerts on event time). */
+  readonly detector?: { readonly functionArn: pulumi.Input<string>; readonly functionName: pulumi.Input<string> };
 }
 
 /** Prefix of everything the enrichment Lambda dead-letters, in the dead-letter bucket. */
@@ -111,6 +115,7 @@ export class Ingestion extends pulumi.ComponentResource {
           TIMESTREAM_DATABASE: args.timestream.databaseName,
           TIMESTREAM_TABLE: args.timestream.tableName,
           DEAD_LETTER_BUCKET: this.deadLetters.name,
+          ...(args.lake === undefined ? {} : { LAKE_DELIVERY_STREAM: args.lake.deliveryStreamName }),
           POWERTOOLS_SERVICE_NAME: "enrich",
           POWERTOOLS_METRICS_NAMESPACE: `SmartFactory/${factoryId}`,
         },
@@ -166,8 +171,9 @@ export class Ingestion extends pulumi.ComponentResource {
     const errorAction = (kind: MessageKind, roleArn: pulumi.Input<string>): awsnative.types.input.iot.TopicRuleActionArgs => ({
       s3: { bucketName: this.deadLetters.name, key: messageKey(RULE_ERROR_PREFIX, kind), roleArn },
     });
-    const rule = (kind: MessageKind, sql: string, actions: awsnative.types.input.iot.TopicRuleActionArgs[], roleArn: pulumi.Input<string>, description: string): awsnative.iot.TopicRule =>
-      new awsnative.iot.TopicRule(
+    const detectorActions: awsnative.types.input.iot.TopicRuleActionArgs[] = args.detector === undefined ? [] : [{ lambda: { functionArn: args.detector.functionArn } }];
+    const rule = (kind: MessageKind, sql: string, actions: awsnative.types.input.iot.TopicRuleActionArgs[], roleArn: pulumi.Input<string>, description: string): awsnative.iot.TopicRule => {
+      const created = new awsnative.iot.TopicRule(
         `${name}-${kind}`,
         {
           ruleName: topicRuleName(factoryId, kind),
@@ -176,12 +182,21 @@ export class Ingestion extends pulumi.ComponentResource {
             awsIotSqlVersion: "2016-03-23",
             ruleDisabled: false,
             description,
-            actions: [...actions, archiveAction(kind, roleArn)],
+            actions: [...actions, ...detectorActions, archiveAction(kind, roleArn)],
             errorAction: errorAction(kind, roleArn),
           },
         },
         child,
       );
+      if (args.detector !== undefined) {
+        new aws.lambda.Permission(
+          `${name}-${kind}-rule-detector`,
+          { function: args.detector.functionName, action: "lambda:InvokeFunction", principal: "iot.amazonaws.com", sourceArn: created.arn, sourceAccount: account.accountId },
+          child,
+        );
+      }
+      return created;
+    };
 
     const telemetryRole = ruleRole("telemetry", []);
     const telemetry = rule(
@@ -268,5 +283,6 @@ function enrichStatements(args: IngestionArgs, deadLetterBucketArn: pulumi.Input
       Resource: [args.dataKeyArn],
       Condition: { StringEquals: { "kms:ViaService": `s3.${region}.amazonaws.com` } },
     },
+    ...(args.lake === undefined ? [] : [{ Sid: "SendEnrichedRecordsToTheLake", Action: ["firehose:PutRecordBatch"], Resource: [args.lake.deliveryStreamArn] }]),
   ];
 }
