@@ -16,6 +16,7 @@ import { Ingestion } from "./components/ingestion";
 import { Network } from "./components/network";
 import { EdgeRuntime, findArtifacts } from "./components/edgeRuntime";
 import { Notifications } from "./components/notifications";
+import { Observability } from "./components/observability";
 
 const config = loadFactoryConfig();
 const providers = createProviders(config);
@@ -44,6 +45,24 @@ const ingestion = new Ingestion(
     timestream: { databaseName: telemetryStore.database.databaseName, tableName: telemetryStore.table.tableName, tableArn: telemetryStore.table.arn },
     assetArns: twin.assetArns,
     ...placement,
+  },
+  withProviders,
+);
+
+// alarms for every function of the stack: add a component's functions here when it makes some
+const observability = new Observability(
+  "observability",
+  {
+    config,
+    account,
+    topicArn: notifications.topic.arn,
+    functions: [
+      { key: "enrich", function: ingestion.enrichFunction, deadLetterQueue: ingestion.enrichDlq },
+      { key: "twin-attributes", function: twin.attributesFunction.function, deadLetterQueue: twin.attributesFunction.deadLetterQueue },
+    ],
+    deadLetterBucket: ingestion.deadLetters.bucket,
+    rules: Object.fromEntries(Object.entries(ingestion.rules).map(([kind, rule]) => [kind, rule.ruleName as pulumi.Output<string>])),
+    enrichMetrics: { namespace: `SmartFactory/${config.factory.id}`, service: "enrich" },
   },
   withProviders,
 );
@@ -110,6 +129,13 @@ export const networking =
 export const alerting = {
   topic: notifications.topic.arn,
   emailSubscriptions: config.alerts.notify.emails.length,
+};
+
+/** The factory's operations dashboard and how many alarms watch it. */
+export const monitoring = {
+  dashboard: observability.dashboard.dashboardName,
+  alarms: observability.alarms.length,
+  eventRules: observability.eventRules.map((r) => r.name),
 };
 
 /** The edge agent's Greengrass component and its deployment to the factory's gateways. */

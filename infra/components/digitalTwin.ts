@@ -43,6 +43,8 @@ export class DigitalTwin extends pulumi.ComponentResource {
   readonly factoryAsset: awsnative.iotsitewise.Asset;
   /** ARNs of every asset, for the policies of whatever writes to them. */
   readonly assetArns: pulumi.Output<string[]>;
+  /** The deploy-time function that writes the machines' attribute values (alarmed like every function). */
+  readonly attributesFunction: FactoryFunction;
 
   constructor(name: string, args: DigitalTwinArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("smart-factory:twin:DigitalTwin", name, {}, opts);
@@ -117,12 +119,12 @@ export class DigitalTwin extends pulumi.ComponentResource {
     const machineArns = [...machineAssets.values()].map((a) => a.assetArn);
     this.assetArns = pulumi.all([...machineArns, ...[...lineAssets.values()].map((a) => a.assetArn), this.factoryAsset.assetArn]);
 
-    this.setIdealRunRates(name, config, args, machineArns);
+    this.attributesFunction = this.setIdealRunRates(name, config, args, machineArns);
     this.registerOutputs({ factoryAssetId: this.factoryAsset.assetId });
   }
 
   /** The deploy-time function that sets each machine's `idealRunRate`, and its invocation. */
-  private setIdealRunRates(name: string, config: FactoryConfig, args: DigitalTwinArgs, machineArns: pulumi.Output<string>[]): void {
+  private setIdealRunRates(name: string, config: FactoryConfig, args: DigitalTwinArgs, machineArns: pulumi.Output<string>[]): FactoryFunction {
     const factoryId = config.factory.id;
     const fn = new FactoryFunction(
       `${name}-attributes`,
@@ -147,5 +149,6 @@ export class DigitalTwin extends pulumi.ComponentResource {
       // the assets must exist before their attributes are set
       { parent: this, dependsOn: [...this.machineAssets.values(), fn] },
     );
+    return fn;
   }
 }

@@ -37,6 +37,7 @@ export const NAME_RULES = {
   greengrassComponent: { pattern: /^[a-zA-Z0-9._-]+$/, maxLength: 128 },
   sqsQueue: { pattern: /^[a-zA-Z0-9_-]+$/, maxLength: 80 },
   snsTopic: { pattern: /^[a-zA-Z0-9_-]+$/, maxLength: 256 },
+  eventRule: { pattern: /^[.\-_A-Za-z0-9]+$/, maxLength: 64 },
   dynamodbTable: { pattern: /^[a-zA-Z0-9_.-]{3,}$/, maxLength: 255 },
   kmsAlias: { pattern: /^alias\/[a-zA-Z0-9/_-]+$/, maxLength: 256 },
 } as const satisfies Record<string, { pattern: RegExp; maxLength: number }>;

@@ -180,14 +180,19 @@ describe("policy pack: every rule with a compliant and a violating resource", ()
     await fails(noRetiredServices, /SiteWise Monitor/, res("aws-native:iotsitewise:Portal", "p", {}));
   });
 
-  it("alarms-for-functions-and-dead-letters (advisory until the observability work lands)", async () => {
+  it("alarms-for-functions-and-dead-letters (mandatory: an alarm that pages someone)", async () => {
     const queue = res("aws:sqs/queue:Queue", "dlq", { name: "f-dlq" });
     const fn = res("aws:lambda/function:Function", "f", { name: "f", deadLetterConfig: { targetArn: "arn" } }, { propertyDependencies: { deadLetterConfig: [queue.urn] } });
-    const fnAlarm = res("aws:cloudwatch/metricAlarm:MetricAlarm", "f-errors", { dimensions: { FunctionName: "f" } });
-    const dlqAlarm = res("aws:cloudwatch/metricAlarm:MetricAlarm", "dlq-depth", { dimensions: { QueueName: "f-dlq" } });
+    const page = { alarmActions: ["arn:aws:sns:eu-central-1:123456789012:factory-a-notifications"] };
+    const fnAlarm = res("aws:cloudwatch/metricAlarm:MetricAlarm", "f-errors", { dimensions: { FunctionName: "f" }, ...page });
+    const dlqAlarm = res("aws:cloudwatch/metricAlarm:MetricAlarm", "dlq-depth", { dimensions: { QueueName: "f-dlq" }, ...page });
+    const silentAlarm = res("aws:cloudwatch/metricAlarm:MetricAlarm", "dlq-silent", { dimensions: { QueueName: "f-dlq" } });
+    const mathAlarm = res("aws:cloudwatch/metricAlarm:MetricAlarm", "f-math", { metricQueries: [{ id: "m", metric: { dimensions: { FunctionName: "f" } } }], ...page });
     await passes(alarmsForFunctionsAndDeadLetters, queue, fn, fnAlarm, dlqAlarm);
-    await fails(alarmsForFunctionsAndDeadLetters, /dead-letter queue f-dlq has no CloudWatch alarm/, queue, fn, fnAlarm);
+    await passes(alarmsForFunctionsAndDeadLetters, queue, fn, mathAlarm, dlqAlarm);
+    await fails(alarmsForFunctionsAndDeadLetters, /dead-letter queue f-dlq has no CloudWatch alarm that notifies anyone/, queue, fn, fnAlarm);
+    await fails(alarmsForFunctionsAndDeadLetters, /dead-letter queue f-dlq has no CloudWatch alarm that notifies anyone/, queue, fn, fnAlarm, silentAlarm);
     await fails(alarmsForFunctionsAndDeadLetters, /function f has no CloudWatch alarm/, queue, fn, dlqAlarm);
-    assert.equal(alarmsForFunctionsAndDeadLetters.enforcementLevel, "advisory");
+    assert.equal(alarmsForFunctionsAndDeadLetters.enforcementLevel, "mandatory");
   });
 });

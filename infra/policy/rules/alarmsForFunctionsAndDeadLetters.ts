@@ -1,16 +1,18 @@
 /**
- * Every Lambda function and every dead-letter store has a CloudWatch alarm: a failing function or a filling
- * dead-letter queue must page someone. Advisory until the observability work adds the alarms, then mandatory.
+ * Every Lambda function and every dead-letter store has a CloudWatch alarm that notifies someone: a failing
+ * function or a filling dead-letter queue must page someone. An alarm without an alarm action pages nobody and
+ * does not count.
  */
 import type { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
 import { objectProperty } from "../lib";
 
 const ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm";
 
-/** Values an alarm's metric dimensions name (function names, queue names, bucket names). */
+/** Values the metric dimensions of alarms with an action name (function names, queue names, bucket names). */
 function alarmedNames(resources: readonly PolicyResource[]): Set<string> {
   const names = new Set<string>();
-  for (const alarm of resources.filter((r) => r.type === ALARM)) {
+  const paging = (r: PolicyResource) => Array.isArray(r.props.alarmActions) && r.props.alarmActions.length > 0;
+  for (const alarm of resources.filter((r) => r.type === ALARM && paging(r))) {
     for (const value of Object.values(objectProperty(alarm.props.dimensions) ?? {})) names.add(String(value));
     for (const query of (alarm.props.metricQueries as { metric?: { dimensions?: Record<string, unknown> } }[] | undefined) ?? []) {
       for (const value of Object.values(query.metric?.dimensions ?? {})) names.add(String(value));
@@ -21,8 +23,8 @@ function alarmedNames(resources: readonly PolicyResource[]): Set<string> {
 
 export const alarmsForFunctionsAndDeadLetters: StackValidationPolicy = {
   name: "alarms-for-functions-and-dead-letters",
-  description: "Every Lambda function and every dead-letter queue has a CloudWatch alarm.",
-  enforcementLevel: "advisory",
+  description: "Every Lambda function and every dead-letter queue has a CloudWatch alarm with an alarm action.",
+  enforcementLevel: "mandatory",
   validateStack: (args, reportViolation) => {
     const alarmed = alarmedNames(args.resources);
     const functions = args.resources.filter((r) => r.type === "aws:lambda/function:Function");
@@ -31,7 +33,7 @@ export const alarmsForFunctionsAndDeadLetters: StackValidationPolicy = {
     );
     for (const r of [...functions, ...deadLetterQueues]) {
       const name = String(r.props.name ?? r.name);
-      if (!alarmed.has(name)) reportViolation(`${r.type === "aws:sqs/queue:Queue" ? "dead-letter queue" : "function"} ${name} has no CloudWatch alarm`, r.urn);
+      if (!alarmed.has(name)) reportViolation(`${r.type === "aws:sqs/queue:Queue" ? "dead-letter queue" : "function"} ${name} has no CloudWatch alarm that notifies anyone (an alarm with alarmActions)`, r.urn);
     }
   },
 };
