@@ -1,7 +1,7 @@
 /**
  * @smart-factory/sdk: the contract shared by the Pulumi program, the edge agent, the Lambdas and other teams'
  * tools: codecs of the stack config and of every message, the telemetry wire format, units, names, the
- * timestamp policy.
+ * timestamp policy, the feature vector of the predictive-maintenance model.
  */
 export * from "./errors";
 export * from "./decode";
@@ -17,6 +17,7 @@ export * from "./timestamps";
 export * from "./inventory";
 export * from "./oee/local";
 export * from "./telemetry/model";
+export * from "./telemetry/lake";
 export * from "./codecs/health";
 export * from "./oee/definition";
 export * from "./oee/sitewise";
@@ -31,3 +32,4 @@ export * from "./client";
 export type { EntryIssue } from "./assets/values";
 export * from "./validation";
 export * from "./codecs/sensor";
+export * from "./maintenance/features";

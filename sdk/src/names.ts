@@ -39,7 +39,18 @@ export const NAME_RULES = {
   snsTopic: { pattern: /^[a-zA-Z0-9_-]+$/, maxLength: 256 },
   eventRule: { pattern: /^[.\-_A-Za-z0-9]+$/, maxLength: 64 },
   dynamodbTable: { pattern: /^[a-zA-Z0-9_.-]{3,}$/, maxLength: 255 },
+  schedule: { pattern: /^[0-9a-zA-Z_.-]+$/, maxLength: 64 },
   kmsAlias: { pattern: /^alias\/[a-zA-Z0-9/_-]+$/, maxLength: 256 },
+  timestreamScheduledQuery: { pattern: /^[a-zA-Z0-9|!\-_*'()][a-zA-Z0-9!\-_*'()/.]+$/, maxLength: 64 },
+  sagemakerPipeline: { pattern: /^[a-zA-Z0-9](?:-*[a-zA-Z0-9])*$/, maxLength: 256 },
+  // model package groups, models, endpoint configurations and endpoints share SageMaker's 63-character rule
+  sagemakerResource: { pattern: /^[a-zA-Z0-9](?:-*[a-zA-Z0-9])*$/, maxLength: 63 },
+  quicksightId: { pattern: /^[\w-]+$/, maxLength: 512 },
+  firehoseStream: { pattern: /^[a-zA-Z0-9_.-]+$/, maxLength: 64 },
+  // Glue allows more, but Athena reads only lower-case letters, digits and underscores without quoting
+  glueDatabase: { pattern: /^[a-z0-9_]+$/, maxLength: 255 },
+  glueTable: { pattern: /^[a-z0-9_]+$/, maxLength: 255 },
+  athenaWorkgroup: { pattern: /^[a-zA-Z0-9._-]+$/, maxLength: 128 },
 } as const satisfies Record<string, { pattern: RegExp; maxLength: number }>;
 
 /** A kind of AWS resource name with rules in {@link NAME_RULES}. */

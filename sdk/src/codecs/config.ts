@@ -287,16 +287,35 @@ export const Threshold = closed(
 );
 export type Threshold = t.TypeOf<typeof Threshold>;
 
+/**
+ * A rate-of-change alert on one tag of every machine of a type: fires as soon as the value changes faster than
+ * `maxRatePerSecond` (in `unit` per second, either direction), measured between readings at least a second apart,
+ * and clears once the rate is back under 80% of the limit or the value has held still for a minute.
+ */
+export const RateAlert = closed("a rate-of-change alert", {
+  id: plainId("alert", 32),
+  machineType: MachineTypeId,
+  tag: TagName,
+  unit: UnitId,
+  maxRatePerSecond: PositiveNumber,
+  severity: oneOf("a severity", ["warning", "critical"] as const),
+});
+export type RateAlert = t.TypeOf<typeof RateAlert>;
+
 /** An e-mail address for notifications. */
 export const EmailAddress = matching("an e-mail address", /^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$/);
 
-/** Alerting: thresholds, when a machine counts as silent, who is told. */
-export const AlertSettings = closed("alert settings", {
-  silentMachineSeconds: integerIn(10, 86_400),
-  faultAlertSeconds: integerIn(0, 86_400),
-  thresholds: t.array(Threshold, "a list of thresholds"),
-  notify: closed("notification targets", { emails: t.array(EmailAddress, "a list of e-mail addresses") }),
-});
+/** Alerting: thresholds and rates of change, when a machine counts as silent, who is told. */
+export const AlertSettings = closed(
+  "alert settings",
+  {
+    silentMachineSeconds: integerIn(10, 86_400),
+    faultAlertSeconds: integerIn(0, 86_400),
+    thresholds: t.array(Threshold, "a list of thresholds"),
+    notify: closed("notification targets", { emails: t.array(EmailAddress, "a list of e-mail addresses") }),
+  },
+  { rates: t.array(RateAlert, "a list of rate-of-change alerts") },
+);
 export type AlertSettings = t.TypeOf<typeof AlertSettings>;
 
 /** An IPv4 CIDR block with a prefix from /16 to /24, e.g. `10.21.0.0/16`. */
@@ -341,10 +360,30 @@ export const VpcSettings = withChecks(
 );
 export type VpcSettings = t.TypeOf<typeof VpcSettings>;
 
+/**
+ * A QuickSight user or group ARN (`arn:aws:quicksight:<identity region>:<account>:user/<namespace>/<name>` or
+ * `...:group/<namespace>/<name>`): the principal the dashboards, datasets and data source are shared with. The
+ * region is QuickSight's identity region, which may differ from the stack's.
+ */
+export const QuickSightPrincipalArn = matching(
+  "a QuickSight user or group ARN arn:aws:quicksight:<region>:<account>:(user|group)/<namespace>/<name>",
+  /^arn:aws[a-z-]*:quicksight:[a-z0-9-]+:\d{12}:(?:user|group)\/[A-Za-z0-9._-]{1,64}\/[A-Za-z0-9+=,.@_/-]{1,256}$/,
+);
+
+/** QuickSight dashboards (they need a QuickSight subscription): on or off, and who gets them (required when on). */
+export const QuickSightSettings = withChecks(
+  closed("QuickSight settings", { enabled: t.boolean }, { principalArn: QuickSightPrincipalArn }),
+  (q, c) =>
+    q.enabled && q.principalArn === undefined
+      ? [failureAt(c, ["principalArn"], q.principalArn, "the QuickSight user or group ARN the dashboards are shared with, when QuickSight is enabled")]
+      : [],
+);
+export type QuickSightSettings = t.TypeOf<typeof QuickSightSettings>;
+
 /** Feature switches: parts of the pipeline a factory may go without. */
 export const Features = closed("feature switches", {
   vpc: VpcSettings,
-  quickSight: closed("QuickSight settings", { enabled: t.boolean }),
+  quickSight: QuickSightSettings,
   predictiveMaintenance: withChecks(
     closed("predictive maintenance settings", { enabled: t.boolean }, { approvedModelPackageArn: ModelPackageArn }),
     (p, c) =>
@@ -436,6 +475,7 @@ function crossChecks(config: t.TypeOf<typeof FactoryConfigShape>, c: t.Context):
     ...checkLines(config, c),
     ...checkGateways(config, c),
     ...checkThresholds(config, c),
+    ...checkRates(config, c),
     ...checkEdgeSecrets(config, c),
   ];
 }
@@ -602,6 +642,32 @@ function checkThresholds(config: t.TypeOf<typeof FactoryConfigShape>, c: t.Conte
       errors.push(failureAt(c, [...at, "above"], undefined, "a limit: above, below, or both"));
     } else if (th.above !== undefined && th.below !== undefined && th.below >= th.above) {
       errors.push(failureAt(c, [...at, "below"], th.below, `a number less than above (${th.above})`));
+    }
+  });
+  return errors;
+}
+
+/** Rate alerts: ids unique (among rates and thresholds, they name detectors), a real tag, a unit of its quantity. */
+function checkRates(config: t.TypeOf<typeof FactoryConfigShape>, c: t.Context): Errors {
+  const rates = config.alerts.rates ?? [];
+  const errors = unique(rates, (r) => r.id, (i) => ["alerts", "rates", i, "id"], "alert id", c);
+  const thresholdIds = new Set<string>(config.alerts.thresholds.map((th) => th.id));
+  const types = new Map(config.machineTypes.map((mt) => [mt.id as string, mt]));
+  rates.forEach((rate, i) => {
+    const at = ["alerts", "rates", i];
+    if (thresholdIds.has(rate.id)) errors.push(failureAt(c, [...at, "id"], rate.id, `an alert id no threshold uses (${JSON.stringify(rate.id)} is a threshold's id)`));
+    const type = types.get(rate.machineType);
+    if (type === undefined) {
+      errors.push(failureAt(c, [...at, "machineType"], rate.machineType, `one of the machine types (${[...types.keys()].join(", ")})`));
+      return;
+    }
+    const spec = type.tags.find((s) => s.name === rate.tag);
+    if (spec === undefined) {
+      errors.push(failureAt(c, [...at, "tag"], rate.tag, `a tag of machine type ${type.id} (${type.tags.map((s) => s.name).join(", ")})`));
+      return;
+    }
+    if (quantityOf(rate.unit) !== quantityOf(spec.unit)) {
+      errors.push(failureAt(c, [...at, "unit"], rate.unit, `a unit of ${quantityOf(spec.unit)}, the quantity of tag ${spec.name} (${spec.unit}); the rate is in this unit per second`));
     }
   });
   return errors;
