@@ -376,8 +376,8 @@ export function chunk<T>(items: readonly T[], size: number = MAX_RECORDS_PER_WRI
 
 // ---------------------------------------------------------------------------------------------- dead letters
 
-/** Kinds of dead letter: a whole batch, refused readings, records Timestream rejected. */
-export type DeadLetterKind = "batch" | "readings" | "records";
+/** Kinds of dead letter: a whole batch, refused readings, records Timestream rejected, readings the lake did not take. */
+export type DeadLetterKind = "batch" | "readings" | "records" | "lake";
 
 /** A record Timestream rejected, with its reason. */
 export interface RejectedRecordItem {
@@ -401,8 +401,9 @@ export interface DeadLetter extends Omit<Envelope, "digest"> {
 
 /**
  * The S3 key of a dead letter: `enrich/<factory>/<yyyy>/<mm>/<dd>/<source>-<sequence>-<digest>-<kind>.json`, the
- * date being the batch's `sentAt` (else `receivedAt`, else `undated`). It depends only on the message, so a
- * redelivered batch overwrites its dead letters instead of adding new ones.
+ * date being the batch's `sentAt` (else `receivedAt`, else `undated`); readings the data lake did not take are
+ * under `enrich/lake/<factory>/` instead. It depends only on the message, so a redelivered batch overwrites its
+ * dead letters instead of adding new ones.
  */
 export function deadLetterKey(factoryId: string, envelope: Envelope, kind: DeadLetterKind): string {
   const time = envelope.sentAt ?? envelope.receivedAt;
@@ -412,12 +413,18 @@ export function deadLetterKey(factoryId: string, envelope: Envelope, kind: DeadL
     day = `${d.getUTCFullYear()}/${String(d.getUTCMonth() + 1).padStart(2, "0")}/${String(d.getUTCDate()).padStart(2, "0")}`;
   }
   const sequence = envelope.sequence === null ? "noseq" : String(envelope.sequence);
-  return `${deadLetterPrefix(factoryId)}${day}/${envelope.source}-${sequence}-${envelope.digest}-${kind}.json`;
+  const prefix = kind === "lake" ? lakeDeadLetterPrefix(factoryId) : deadLetterPrefix(factoryId);
+  return `${prefix}${day}/${envelope.source}-${sequence}-${envelope.digest}-${kind}.json`;
 }
 
 /** The key prefix of every dead letter of a factory's enrichment function (what its IAM policy allows). */
 export function deadLetterPrefix(factoryId: string): string {
   return `enrich/${keySegment(factoryId)}/`;
+}
+
+/** The key prefix of a factory's readings the data lake did not take (within what the function's IAM policy allows). */
+export function lakeDeadLetterPrefix(factoryId: string): string {
+  return `enrich/lake/${keySegment(factoryId)}/`;
 }
 
 /** The dead letter of a batch refused as a whole: the reason and the original payload. */

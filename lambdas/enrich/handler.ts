@@ -7,7 +7,18 @@
  * retry would not help). A chunk that still fails after the SDK's own retries (throttling, 5xx) makes the
  * invocation throw after everything else was written and dead-lettered, so Lambda retries the event and then
  * hands it to the function's DLQ; a retry writes identical records and overwrites the same dead-letter keys.
+ *
+ * The data lake (when `lake` is given, from `LAKE_DELIVERY_STREAM`): the same enriched readings go to Firehose at
+ * the same time as to Timestream, and neither path waits for or depends on the other's success. Records Firehose
+ * fails are sent again (only those, with backoff: `lake.ts`); readings still undelivered after the last attempt
+ * are dead-lettered under `enrich/lake/<factory>/` with the error and counted (`LakeReadingsDeadLettered`), and
+ * the invocation does not fail for them: a retry of the whole event would send the delivered rest to the lake a
+ * second time, and the dead letter holds every undelivered row, ready to be sent again. Only when that dead
+ * letter cannot be written does the invocation throw, so that the event is retried and nothing is lost. The lake
+ * is at-least-once (a Lambda retry after a Timestream failure sends the readings again, as Firehose itself may):
+ * the lake's queries drop exact duplicates.
  */
+import type { FirehoseClient } from "@aws-sdk/client-firehose";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { RejectedRecordsException, WriteRecordsCommand, type TimestreamWriteClient } from "@aws-sdk/client-timestream-write";
 import type { MetricUnit } from "@aws-lambda-powertools/metrics";
@@ -28,6 +39,7 @@ import {
   recordsDeadLetter,
   type RejectedRecordItem,
 } from "./enrich";
+import { canonicalUnits, deliverToLake, lakeDeadLetter, type LakeDeadLetter, type LakeDelivery, lakeRows, type LakeRetryOptions } from "./lake";
 
 /** What the handler logs through: the part of Powertools' `Logger` it uses. */
 export interface EnrichLogger {
@@ -59,7 +71,17 @@ export const METRICS = {
   writeRecordsCalls: "WriteRecordsCalls",
   writeRecordsFailures: "WriteRecordsFailures",
   deadLetters: "DeadLettersWritten",
+  lakeReadingsDelivered: "LakeReadingsDelivered",
+  lakeReadingsDeadLettered: "LakeReadingsDeadLettered",
+  lakePutRecordBatchCalls: "LakePutRecordBatchCalls",
+  lakeRecordsRetried: "LakeRecordsRetried",
 } as const;
+
+/** The data lake's Firehose stream, and how records that fail are retried. */
+export interface LakeTarget extends LakeRetryOptions {
+  readonly firehose: FirehoseClient;
+  readonly deliveryStreamName: string;
+}
 
 /** Everything the handler needs; `now` defaults to `Date.now`, `writeConcurrency` (parallel calls) to 4. */
 export interface EnrichDeps {
@@ -73,6 +95,19 @@ export interface EnrichDeps {
   readonly metrics: EnrichMetrics;
   readonly now?: () => number;
   readonly writeConcurrency?: number;
+  /** Where the enriched readings also go: the data lake's Firehose stream. */
+  readonly lake?: LakeTarget;
+}
+
+/** What one invocation sent to the data lake. */
+export interface LakeSummary {
+  /** Readings (lake rows) of the batch's records. */
+  readonly readings: number;
+  readonly delivered: number;
+  /** Readings dead-lettered under `enrich/lake/` after the last attempt. */
+  readonly deadLettered: number;
+  readonly calls: number;
+  readonly retriedRecords: number;
 }
 
 /** What one invocation did. */
@@ -92,6 +127,8 @@ export interface EnrichResult {
   readonly writeCalls: number;
   /** Keys of the dead letters written, in the dead-letter bucket. */
   readonly deadLetterKeys: readonly string[];
+  /** What went to the data lake, when the function has one. */
+  readonly lake?: LakeSummary;
 }
 
 /** The Lambda handler: takes a telemetry rule event. */
@@ -112,13 +149,14 @@ interface ChunkOutcome {
 
 /** Build the handler of one factory's enrichment function. */
 export function createEnrichHandler(deps: EnrichDeps): EnrichHandler {
-  const { config, timestream, s3, databaseName, tableName, deadLetterBucket, logger, metrics } = deps;
+  const { config, timestream, s3, databaseName, tableName, deadLetterBucket, logger, metrics, lake } = deps;
   const now = deps.now ?? Date.now;
   const concurrency = deps.writeConcurrency ?? DEFAULT_WRITE_CONCURRENCY;
   const enricher = new Enricher(config);
   const factoryId = config.factory.id;
+  const unitOf = canonicalUnits(config);
 
-  const putDeadLetter = async (letter: DeadLetter, key: string): Promise<void> => {
+  const putDeadLetter = async (letter: DeadLetter | LakeDeadLetter, key: string): Promise<void> => {
     // Encryption: the bucket's default (aws:kms with the factory's key), set by the infrastructure.
     await s3.send(new PutObjectCommand({ Bucket: deadLetterBucket, Key: key, Body: JSON.stringify(letter), ContentType: "application/json" }));
   };
@@ -180,6 +218,27 @@ export function createEnrichHandler(deps: EnrichDeps): EnrichHandler {
     return out;
   };
 
+  /** Dead-letter what the lake did not take (this throws only when the dead letter cannot be written), and log it. */
+  const settleLake = async (
+    streamName: string,
+    delivery: LakeDelivery,
+    envelope: Envelope,
+    deadLetter: (kind: DeadLetterKind, letter: LakeDeadLetter) => Promise<void>,
+  ): Promise<LakeSummary> => {
+    const deadLettered = delivery.rows - delivery.deliveredRows;
+    if (delivery.failures.length > 0) {
+      await deadLetter("lake", lakeDeadLetter(envelope, streamName, delivery));
+      logger.error("readings not delivered to the data lake after retries: dead-lettered under enrich/lake/", {
+        ...logEnvelope(envelope),
+        deliveryStream: streamName,
+        readings: delivery.rows,
+        deadLettered,
+        failures: delivery.failures.map((f) => ({ errorCode: f.errorCode, errorMessage: f.errorMessage, attempts: f.attempts, readings: f.rows.length })),
+      });
+    }
+    return { readings: delivery.rows, delivered: delivery.deliveredRows, deadLettered, calls: delivery.calls, retriedRecords: delivery.retriedRecords };
+  };
+
   return async (event, context) => {
     if (context !== undefined) logger.addContext?.(context);
     try {
@@ -217,17 +276,26 @@ export function createEnrichHandler(deps: EnrichDeps): EnrichHandler {
 
       const batch = outcome;
       metrics.addMetric(METRICS.readingsReceived, COUNT, batch.readingCount);
-      const written = await writeRecords(batch.records);
+      // Timestream and the lake at the same time, each settled on its own: one's failure never stops the other.
+      const [timestreamOutcome, lakeOutcome] = await Promise.allSettled([
+        writeRecords(batch.records),
+        lake === undefined ? undefined : Promise.resolve().then(() => deliverToLake(lake.firehose, lake.deliveryStreamName, lakeRows(batch.records, unitOf), lake)),
+      ]);
+      // writeRecords and deliverToLake report failures in their results; a rejection here is a bug, thrown below
+      if (timestreamOutcome.status === "rejected") throw timestreamOutcome.reason;
+      const written = timestreamOutcome.value;
+      const delivery = lakeOutcome.status === "fulfilled" ? lakeOutcome.value : undefined;
       const rejectedItems = written.rejected.map((r) => r.item);
 
       const deadLetterKeys: string[] = [];
-      const deadLetter = async (kind: DeadLetterKind, letter: DeadLetter): Promise<void> => {
+      const deadLetter = async (kind: DeadLetterKind, letter: DeadLetter | LakeDeadLetter): Promise<void> => {
         const key = deadLetterKey(factoryId, batch.envelope, kind);
         await putDeadLetter(letter, key);
         deadLetterKeys.push(key);
       };
       if (batch.rejections.length > 0) await deadLetter("readings", readingsDeadLetter(batch));
       if (rejectedItems.length > 0) await deadLetter("records", recordsDeadLetter(batch, rejectedItems));
+      const lakeSummary = lake === undefined || delivery === undefined ? undefined : await settleLake(lake.deliveryStreamName, delivery, batch.envelope, deadLetter);
 
       const readingsInRejectedRecords = rejectedItems.reduce((n, r) => n + r.readingIndexes.length, 0);
       const readingsRejected = batch.rejections.length + readingsInRejectedRecords;
@@ -239,6 +307,12 @@ export function createEnrichHandler(deps: EnrichDeps): EnrichHandler {
       metrics.addMetric(METRICS.writeRecordsCalls, COUNT, written.calls);
       metrics.addMetric(METRICS.writeRecordsFailures, COUNT, written.failures.length);
       metrics.addMetric(METRICS.deadLetters, COUNT, deadLetterKeys.length);
+      if (lakeSummary !== undefined) {
+        metrics.addMetric(METRICS.lakeReadingsDelivered, COUNT, lakeSummary.delivered);
+        metrics.addMetric(METRICS.lakeReadingsDeadLettered, COUNT, lakeSummary.deadLettered);
+        metrics.addMetric(METRICS.lakePutRecordBatchCalls, COUNT, lakeSummary.calls);
+        metrics.addMetric(METRICS.lakeRecordsRetried, COUNT, lakeSummary.retriedRecords);
+      }
 
       const result = {
         status: "processed" as const,
@@ -250,6 +324,7 @@ export function createEnrichHandler(deps: EnrichDeps): EnrichHandler {
         recordsRejected: rejectedItems.length,
         writeCalls: written.calls,
         deadLetterKeys,
+        ...(lakeSummary === undefined ? {} : { lake: lakeSummary }),
       };
       const summary = { ...logEnvelope(batch.envelope), ...result };
       if (batch.rejections.length > 0) {
@@ -272,6 +347,10 @@ export function createEnrichHandler(deps: EnrichDeps): EnrichHandler {
           `WriteRecords failed for ${written.failures.length} of ${written.calls} chunks of batch ${batch.envelope.gatewayId}#${batch.envelope.sequence} ` +
             `(first: chunk ${first?.chunk ?? "?"}, ${first?.message ?? "?"}); the other chunks and the dead letters were written`,
         );
+      }
+      if (lakeOutcome.status === "rejected") {
+        logger.error("the data lake path failed unexpectedly; the event will be retried", { ...summary, error: errorText(lakeOutcome.reason) });
+        throw new Error(`sending batch ${batch.envelope.gatewayId}#${batch.envelope.sequence} to the data lake failed: ${errorText(lakeOutcome.reason)}; Timestream was written`);
       }
       logger.info("telemetry batch written", summary);
       return result;

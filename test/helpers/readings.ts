@@ -1,5 +1,44 @@
 /** Realistic telemetry for tests and benchmarks: a gateway's machines sampled once a second, seeded. */
-import type { MachineId, Reading, TagName, TelemetryBatch, UnitId } from "@smart-factory/sdk";
+import { agentClientId, encodeTelemetryBatch, telemetryTopic, type MachineId, type Reading, type TagName, type TelemetryBatch, type UnitId } from "@smart-factory/sdk";
+
+/** The first second of the tests' telemetry: 2026-11-25T08:00:00Z. */
+export const READINGS_START = Date.UTC(2026, 10, 25, 8, 0, 0);
+
+/** One reading with the PLC's own (source) timestamp. */
+export function reading(machineId: string, tag: string, value: number | null, unit: string, timestamp: number, quality: Reading["quality"] = "good"): Reading {
+  return { machineId: machineId as MachineId, tag: tag as TagName, timestamp, clock: "source", value, unit: unit as UnitId, quality };
+}
+
+/** A gateway's batch of `readings`, sent a minute after {@link READINGS_START}. */
+export function batch(factoryId: string, gatewayId: string, readings: Reading[], sequence = 42): TelemetryBatch {
+  return {
+    schemaVersion: 1,
+    factoryId: factoryId as TelemetryBatch["factoryId"],
+    gatewayId: gatewayId as TelemetryBatch["gatewayId"],
+    sequence,
+    sentAt: READINGS_START + 60_000,
+    readings,
+  };
+}
+
+/** The event the telemetry rule hands a Lambda for a batch: published by its gateway's agent. */
+export interface TelemetryRuleEvent {
+  payload: string;
+  topic: string;
+  clientId: string;
+  receivedAt: number;
+}
+
+/** The telemetry rule's event for `b`, with `overrides`. */
+export function telemetryRuleEvent(b: TelemetryBatch, overrides: Partial<TelemetryRuleEvent> = {}): TelemetryRuleEvent {
+  return {
+    payload: Buffer.from(encodeTelemetryBatch(b)).toString("base64"),
+    topic: telemetryTopic(b.factoryId, b.gatewayId, "plain"),
+    clientId: agentClientId(b.factoryId, b.gatewayId),
+    receivedAt: READINGS_START + 61_000,
+    ...overrides,
+  };
+}
 
 /** A small deterministic PRNG (mulberry32) so every run sees the same data. */
 export function random(seed: number): () => number {
@@ -37,7 +76,7 @@ const TAGS: readonly TagModel[] = [
 export function realisticReadings(count: number, options: { machines?: number; seed?: number; start?: number } = {}): Reading[] {
   const rand = random(options.seed ?? 1);
   const machines = options.machines ?? 10;
-  const start = options.start ?? Date.UTC(2026, 10, 25, 8, 0, 0);
+  const start = options.start ?? READINGS_START;
   const readings: Reading[] = [];
   for (let i = 0; readings.length < count; i++) {
     const second = Math.floor(i / (machines * TAGS.length));

@@ -16,26 +16,22 @@ import { Metrics } from "@aws-lambda-powertools/metrics";
 import {
   agentClientId,
   decode,
-  encodeTelemetryBatch,
   FactoryConfig,
-  type MachineId,
   type Reading,
-  type TagName,
   type TelemetryBatch,
   telemetryTopic,
   thingName,
-  type UnitId,
 } from "@smart-factory/sdk";
 import { mockClient } from "aws-sdk-client-mock";
 import { type DeadLetter, Enricher, MAX_RECORDS_PER_WRITE, recordVersion } from "../../lambdas/enrich/enrich";
 import { createEnrichHandler, type EnrichHandler, type EnrichLogger, type EnrichMetrics } from "../../lambdas/enrich/handler";
 import { BUNDLED_CONFIG_FILE, createHandlerFromEnvironment, loadBundledConfig, readEnvironment } from "../../lambdas/enrich/index";
-import { random, realisticReadings } from "../helpers/readings";
+import { random, realisticReadings, batch, reading, telemetryRuleEvent, READINGS_START } from "../helpers/readings";
 import { readStackConfig } from "../helpers/stacks";
 
 // ---------------------------------------------------------------------------------------------- fixtures
 
-const START = Date.UTC(2026, 10, 25, 8, 0, 0); // realisticReadings' first second
+const START = READINGS_START;
 const NOW = START + 3_600_000;
 const DAY = 86_400_000;
 
@@ -56,38 +52,7 @@ function factoryConfig(stack: string): FactoryConfig {
   return config;
 }
 
-function reading(machineId: string, tag: string, value: number | null, unit: string, timestamp: number, quality: Reading["quality"] = "good"): Reading {
-  return { machineId: machineId as MachineId, tag: tag as TagName, timestamp, clock: "source", value, unit: unit as UnitId, quality };
-}
-
-function batch(factoryId: string, gatewayId: string, readings: Reading[], sequence = 42): TelemetryBatch {
-  return {
-    schemaVersion: 1,
-    factoryId: factoryId as TelemetryBatch["factoryId"],
-    gatewayId: gatewayId as TelemetryBatch["gatewayId"],
-    sequence,
-    sentAt: START + 60_000,
-    readings,
-  };
-}
-
-interface RuleEvent {
-  payload: string;
-  topic: string;
-  clientId: string;
-  receivedAt: number;
-}
-
-/** The event the telemetry rule hands the Lambda for `b`, published by its gateway's agent. */
-function eventOf(b: TelemetryBatch, overrides: Partial<RuleEvent> = {}): RuleEvent {
-  return {
-    payload: Buffer.from(encodeTelemetryBatch(b)).toString("base64"),
-    topic: telemetryTopic(b.factoryId, b.gatewayId, "plain"),
-    clientId: agentClientId(b.factoryId, b.gatewayId),
-    receivedAt: START + 61_000,
-    ...overrides,
-  };
-}
+const eventOf = telemetryRuleEvent;
 
 /** 250 readings of gw-cnc, each its own (machine, timestamp): 10 machines x 25 seconds, spindle temperature. */
 function distinctReadings(count = 250): Reading[] {
