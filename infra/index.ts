@@ -16,7 +16,11 @@ import { Ingestion } from "./components/ingestion";
 import { Network } from "./components/network";
 import { EdgeRuntime, findArtifacts } from "./components/edgeRuntime";
 import { Notifications } from "./components/notifications";
+import { Alerts } from "./components/alerts";
+import { PredictiveMaintenance } from "./components/predictiveMaintenance";
+import { QuickSightDashboards } from "./components/dashboards";
 import { Observability } from "./components/observability";
+import { DataLake } from "./components/dataLake";
 
 const config = loadFactoryConfig();
 const providers = createProviders(config);
@@ -35,6 +39,54 @@ const placement = network === undefined ? {} : { placement: network.lambdaPlacem
 const telemetryStore = new TelemetryStore("telemetry", { config, account, dataKeyArn: keys.data.arn }, withProviders);
 const fleet = new DeviceFleet("fleet", { config, account }, withProviders);
 const twin = new DigitalTwin("twin", { config, region: config.region, logsKeyArn: keys.logs.arn, dataKeyArn: keys.data.arn, ...placement }, withProviders);
+const maintenance = config.features.predictiveMaintenance.enabled
+  ? new PredictiveMaintenance(
+      "maintenance",
+      {
+        config,
+        account,
+        dataKeyArn: keys.data.arn,
+        notificationsKeyArn: keys.notifications.arn,
+        notificationTopicArn: notifications.topic.arn,
+        telemetry: {
+          databaseName: telemetryStore.database.databaseName,
+          tableName: telemetryStore.table.tableName,
+          tableArn: telemetryStore.table.arn,
+          rejectedBucketName: telemetryStore.rejectedBucket.name,
+        },
+        machineAssetArns: [...twin.machineAssets.values()].map((asset) => asset.assetArn),
+      },
+      withProviders,
+    )
+  : undefined;
+const quickSight = config.features.quickSight;
+// the config codec requires principalArn whenever QuickSight is on
+const dashboards =
+  quickSight.enabled && quickSight.principalArn !== undefined
+    ? new QuickSightDashboards(
+        "dashboards",
+        { config, account, principalArn: quickSight.principalArn, telemetry: { databaseName: telemetryStore.database.databaseName, tableName: telemetryStore.table.tableName } },
+        withProviders,
+      )
+    : undefined;
+const dataLake = new DataLake("lake", { config, account, dataKeyArn: keys.data.arn, logsKeyArn: keys.logs.arn }, withProviders);
+// before Ingestion: the telemetry, state and health rules invoke the detector
+const alerts = new Alerts(
+  "alerts",
+  {
+    config,
+    account,
+    dataKeyArn: keys.data.arn,
+    logsKeyArn: keys.logs.arn,
+    notificationsKeyArn: keys.notifications.arn,
+    topicArn: notifications.topic.arn,
+    ...placement,
+    ...(maintenance?.scoreEndpointName === undefined || maintenance.scoreEndpointArn === undefined
+      ? {}
+      : { scoreEndpoint: { name: maintenance.scoreEndpointName, arn: maintenance.scoreEndpointArn } }),
+  },
+  withProviders,
+);
 const ingestion = new Ingestion(
   "ingest",
   {
@@ -44,6 +96,9 @@ const ingestion = new Ingestion(
     logsKeyArn: keys.logs.arn,
     timestream: { databaseName: telemetryStore.database.databaseName, tableName: telemetryStore.table.tableName, tableArn: telemetryStore.table.arn },
     assetArns: twin.assetArns,
+    detector: { functionArn: alerts.detectorFunction.arn, functionName: alerts.detectorFunction.name },
+    lake: { deliveryStreamName: dataLake.stream.name, deliveryStreamArn: dataLake.stream.arn },
+    stateLake: { deliveryStreamName: dataLake.states.stream.name, deliveryStreamArn: dataLake.states.stream.arn },
     ...placement,
   },
   withProviders,
@@ -59,10 +114,17 @@ const observability = new Observability(
     functions: [
       { key: "enrich", function: ingestion.enrichFunction, deadLetterQueue: ingestion.enrichDlq },
       { key: "twin-attributes", function: twin.attributesFunction.function, deadLetterQueue: twin.attributesFunction.deadLetterQueue },
+      { key: "detector", function: alerts.detectorFunction, deadLetterQueue: alerts.detector.deadLetterQueue },
     ],
     deadLetterBucket: ingestion.deadLetters.bucket,
     rules: Object.fromEntries(Object.entries(ingestion.rules).map(([kind, rule]) => [kind, rule.ruleName as pulumi.Output<string>])),
     enrichMetrics: { namespace: `SmartFactory/${config.factory.id}`, service: "enrich" },
+    deliveryStreams: [
+      { key: "lake", name: dataLake.stream.name, deadLetteredMetric: "LakeReadingsDeadLettered" },
+      { key: "lake-states", name: dataLake.states.stream.name },
+    ],
+    alertsRaised: { namespace: `SmartFactory/${config.factory.id}`, service: "detector", metricName: "AlertsRaised" },
+    deadLetterQueues: [{ key: "detector-sweep", queue: alerts.scheduleDlq, what: "sweeps the scheduler could not deliver to the detector" }],
   },
   withProviders,
 );
@@ -143,3 +205,58 @@ export const edgeAgent =
   edge === undefined
     ? { status: "not deployed: no packaged agent in edge/dist (npm run edge:package)" }
     : { component: edge.componentName, version: edge.componentVersion, artifactBucket: edge.bucket.name, platforms: artifacts.map((a) => `${a.platform}-${a.arch}`) };
+
+/**
+ * Predictive maintenance: the hourly features, the weekly training pipeline and its model package group (approve a
+ * model there, then set `approvedModelPackageArn`), and the scoring endpoint once a model is approved.
+ */
+export const predictiveMaintenance =
+  maintenance === undefined
+    ? { status: "disabled by config (smart-factory:features.predictiveMaintenance.enabled = false)" }
+    : {
+        featuresTable: maintenance.featuresTable.tableName,
+        featuresQuery: maintenance.scheduledQuery.arn,
+        queryErrorBucket: maintenance.queryErrors.name,
+        pipeline: maintenance.pipeline.pipelineName,
+        artifactsBucket: maintenance.artifacts.name,
+        modelPackageGroup: maintenance.modelPackageGroup.modelPackageGroupName,
+        retrainingSchedule: maintenance.retraining.name,
+        featureColumns: maintenance.featureColumns,
+        scoreEndpoint: maintenance.scoreEndpointName ?? "not deployed: approve a model package of the group and set smart-factory:features.predictiveMaintenance.approvedModelPackageArn",
+        scoreEndpointArn: maintenance.scoreEndpointArn ?? null,
+      };
+
+/** The factory's QuickSight dashboard (needs a QuickSight subscription; off unless `features.quickSight.enabled`). */
+export const quickSightDashboards =
+  dashboards === undefined
+    ? { status: "disabled by config (smart-factory:features.quickSight.enabled = false)" }
+    : {
+        dashboardId: dashboards.dashboard.dashboardId,
+        dashboardUrl: dashboards.dashboardUrl,
+        dataSet: dashboards.telemetryDataSet.arn,
+        dataSource: dashboards.dataSource.arn,
+        sharedWith: quickSight.principalArn,
+      };
+
+/** The data lake (IoT Analytics' successor): bucket, Firehose streams (readings, machine states), Glue catalog and tables, and the Athena workgroup with its named queries. */
+export const lake = {
+  bucket: dataLake.bucket.name,
+  deliveryStream: dataLake.stream.name,
+  statesDeliveryStream: dataLake.states.stream.name,
+  glueDatabase: dataLake.database.name,
+  glueTable: dataLake.table.name,
+  statesGlueTable: dataLake.states.table.name,
+  athenaWorkgroup: dataLake.workgroup.name,
+  athenaResultsBucket: dataLake.resultsBucket.name,
+  namedQueries: Object.fromEntries(Object.entries(dataLake.namedQueries).map(([key, query]) => [key, query.id])),
+};
+
+/** The detector (IoT Events' successor): its state table, function and the every-minute sweep. */
+export const alertDetection = {
+  stateTable: alerts.table.name,
+  detectorFunction: alerts.detectorFunction.name,
+  detectorDeadLetterQueue: alerts.detector.deadLetterQueue.url,
+  sweepSchedule: alerts.schedule.name,
+  sweepDeadLetterQueue: alerts.scheduleDlq.url,
+  failureScore: alerts.scoring ? "on" : "off (no approved predictive-maintenance model)",
+};

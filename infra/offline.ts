@@ -104,6 +104,8 @@ export class CloudMocks implements pulumi.runtime.Mocks {
         return { arn: arn("timestream", `database/${named("databaseName")}`) };
       case "aws:timestreamwrite/table:Table":
         return { arn: arn("timestream", `database/${String(inputs.databaseName)}/table/${named("tableName")}`) };
+      case "aws:dynamodb/table:Table":
+        return { arn: arn("dynamodb", `table/${named("name")}`) };
       case "aws:lambda/function:Function":
         return { arn: arn("lambda", `function:${named("name")}`), invokeArn: `${arn("lambda", `function:${named("name")}`)}/invocations` };
       case "aws:sqs/queue:Queue":
@@ -137,8 +139,36 @@ export class CloudMocks implements pulumi.runtime.Mocks {
       }
       case "aws-native:greengrassv2:Deployment":
         return { deploymentId: `${name}-deployment-id` };
+      case "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream":
+        return { arn: arn("firehose", `deliverystream/${named("name")}`) };
+      case "aws:glue/catalogDatabase:CatalogDatabase":
+        return { arn: arn("glue", `database/${named("name")}`) };
+      case "aws:glue/catalogTable:CatalogTable":
+        return { arn: arn("glue", `table/${String(inputs.databaseName)}/${named("name")}`) };
+      case "aws:athena/workgroup:Workgroup":
+        return { arn: arn("athena", `workgroup/${named("name")}`) };
       case "aws-native:iot:TopicRule":
         return { arn: arn("iot", `rule/${named("ruleName")}`) };
+      case "aws:timestreamquery/scheduledQuery:ScheduledQuery":
+        return { arn: arn("timestream", `scheduled-query/${named("name")}-mock`) };
+      case "aws:sagemaker/modelPackageGroup:ModelPackageGroup":
+        return { arn: arn("sagemaker", `model-package-group/${named("modelPackageGroupName")}`) };
+      case "aws:sagemaker/pipeline:Pipeline":
+        return { arn: arn("sagemaker", `pipeline/${named("pipelineName")}`) };
+      case "aws:sagemaker/model:Model":
+        return { arn: arn("sagemaker", `model/${named("name")}`), name: named("name") };
+      case "aws:sagemaker/endpointConfiguration:EndpointConfiguration":
+        return { arn: arn("sagemaker", `endpoint-config/${named("name")}`), name: named("name") };
+      case "aws:sagemaker/endpoint:Endpoint":
+        return { arn: arn("sagemaker", `endpoint/${named("name")}`), name: named("name") };
+      case "aws:scheduler/schedule:Schedule":
+        return { arn: arn("scheduler", `schedule/default/${named("name")}`) };
+      case "aws-native:quicksight:DataSource":
+        return { arn: arn("quicksight", `datasource/${named("dataSourceId")}`) };
+      case "aws-native:quicksight:DataSet":
+        return { arn: arn("quicksight", `dataset/${named("dataSetId")}`) };
+      case "aws-native:quicksight:Dashboard":
+        return { arn: arn("quicksight", `dashboard/${named("dashboardId")}`) };
       default:
         return typeof inputs.name === "string" ? { arn: arn(type.split(":")[1]?.split("/")[0] ?? "mock", named("name")) } : {};
     }

@@ -17,6 +17,10 @@ const DETAILS: Record<string, (inputs: Record<string, unknown>) => Record<string
   "aws-native:iot:TopicRule": (i) => ({ sql: (i.topicRulePayload as Record<string, unknown> | undefined)?.sql }),
   "aws:iot/thingPrincipalAttachment:ThingPrincipalAttachment": (i) => ({ type: i.thingPrincipalType }),
   "aws:cloudwatch/logGroup:LogGroup": (i) => ({ retentionDays: i.retentionInDays }),
+  "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": (i) => {
+    const s3 = i.extendedS3Configuration as Record<string, unknown> | undefined;
+    return { destination: i.destination, prefix: s3?.prefix, bufferMiB: s3?.bufferingSize };
+  },
   "aws:ec2/vpcEndpoint:VpcEndpoint": (i) => ({ service: i.serviceName, type: i.vpcEndpointType, privateDns: i.privateDnsEnabled }),
   "awsx:ec2:Vpc": (i) => ({ cidr: i.cidrBlock, zones: i.numberOfAvailabilityZones, nat: (i.natGateways as { strategy?: string } | undefined)?.strategy }),
 };

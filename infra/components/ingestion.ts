@@ -10,10 +10,13 @@
  *   passes binary to a Lambda) with `topic()`, `clientid()` and `timestamp()`; the archive keeps that envelope,
  *   whose payload is the message byte for byte.
  * - state: fixed-shape JSON, one message per machine event, written to SiteWise by the rule's IoT SiteWise action
- *   with aliases built from the topic. Chosen over the Lambda with `BatchPutAssetPropertyValue` because a state
- *   message maps 1:1 to one put of three entries: no Lambda invocation per event, no code between the gateway and
- *   the twin, and the gateway's publish budget (100 publishes/s per connection; state events are a few per second
- *   per factory) is far from the limit. The Lambda stays for telemetry, which needs decoding and unit conversion.
+ *   with aliases built from the topic, and (with a lake) to the lake's states stream by a `firehose` action: the
+ *   rule then selects the message plus the lake's fields (`STATE_RULE_SELECT`: factory, line and machine from the
+ *   topic, the state's name, epoch milliseconds, the UTC day), which the SiteWise action ignores and the detector
+ *   checks against the message. Chosen over the Lambda with `BatchPutAssetPropertyValue` because a state message
+ *   maps 1:1 to one put of three entries: no Lambda invocation per event, no code between the gateway and the
+ *   twin, and the gateway's publish budget (100 publishes/s per connection; state events are a few per second per
+ *   factory) is far from the limit. The Lambda stays for telemetry, which needs decoding and unit conversion.
  * - health: gateway health JSON -> CloudWatch metrics per gateway.
  *
  * Every rule has an error action that writes the failed message (IoT Core includes the original payload) to the
@@ -28,6 +31,7 @@ import {
   MACHINE_PROPERTIES,
   scopedName,
   statePropertyAliasTemplate,
+  STATE_RULE_SELECT,
   TELEMETRY_RULE_SELECT,
   TOPIC_LEVELS,
   TOPIC_PREFIX,
@@ -51,6 +55,8 @@ export interface IngestionArgs {
   readonly placement?: FunctionPlacement;
   /** The data lake's Firehose stream: the enrichment Lambda also sends its enriched records there. */
   readonly lake?: { readonly deliveryStreamName: pulumi.Input<string>; readonly deliveryStreamArn: pulumi.Input<string> };
+  /** The data lake's states stream: the state rule also sends every machine state event there (`firehose` action). */
+  readonly stateLake?: { readonly deliveryStreamName: pulumi.Input<string>; readonly deliveryStreamArn: pulumi.Input<string> };
   /** The detector Lambda: the telemetry, state and health rules also invoke it (alerts on event time). */
   readonly detector?: { readonly functionArn: pulumi.Input<string>; readonly functionName: pulumi.Input<string> };
 }
@@ -63,6 +69,14 @@ export const RULE_ERROR_PREFIX = "rule-errors/";
 export const RAW_ARCHIVE_PREFIX = "raw/";
 /** The rule kinds this component creates. */
 export const INGEST_RULES: readonly MessageKind[] = ["telemetry", "state", "health"];
+
+/**
+ * The state rule's SQL: the message as it is, and with a lake also the lake's fields ({@link STATE_RULE_SELECT});
+ * version 1 messages only.
+ */
+export function stateRuleSql(factoryId: string, withLake: boolean): string {
+  return `${withLake ? STATE_RULE_SELECT : "SELECT *"} FROM '${ruleTopicFilter(factoryId, "state")}' WHERE schemaVersion = 1`;
+}
 
 /** The plain topic filter a rule selects from: `sf/v1/<factory>/+/<kind>[/+/+]`. */
 export function ruleTopicFilter(factoryId: string, kind: MessageKind): string {
@@ -212,8 +226,11 @@ export class Ingestion extends pulumi.ComponentResource {
       child,
     );
 
+    const stateLake = args.stateLake;
     const stateRole = ruleRole("state", [
       { Sid: "WriteMachineStateToTheFactoryAssets", Action: ["iotsitewise:BatchPutAssetPropertyValue"], Resource: args.assetArns as pulumi.Input<string>[] },
+      // batchMode false: one PutRecord per message, so PutRecordBatch is not needed
+      ...(stateLake === undefined ? [] : [{ Sid: "SendStateEventsToTheLake", Action: ["firehose:PutRecord"], Resource: [stateLake.deliveryStreamArn] }]),
     ]);
     const value = (field: string, kind: "integerValue" | "doubleValue"): awsnative.types.input.iot.TopicRuleAssetPropertyValueArgs => ({
       timestamp: { timeInSeconds: "${timeInSeconds}", offsetInNanos: "${offsetInNanos}" },
@@ -221,7 +238,7 @@ export class Ingestion extends pulumi.ComponentResource {
     });
     const state = rule(
       "state",
-      `SELECT * FROM '${ruleTopicFilter(factoryId, "state")}' WHERE schemaVersion = 1`,
+      stateRuleSql(factoryId, stateLake !== undefined),
       [
         {
           iotSiteWise: {
@@ -233,9 +250,11 @@ export class Ingestion extends pulumi.ComponentResource {
             ],
           },
         },
+        // one JSON object per record, newline-terminated as the lake's JSON de-aggregation expects
+        ...(stateLake === undefined ? [] : [{ firehose: { deliveryStreamName: stateLake.deliveryStreamName, roleArn: stateRole.arn, separator: "\n", batchMode: false } }]),
       ],
       stateRole.arn,
-      "Machine state events -> SiteWise (aliases from the topic)",
+      stateLake === undefined ? "Machine state events -> SiteWise (aliases from the topic)" : "Machine state events -> SiteWise (aliases from the topic) and the data lake's states stream",
     );
 
     const namespace = healthNamespace(factoryId);

@@ -2,8 +2,8 @@
  * Keys: the factory's customer-managed KMS keys, one per group of services that use it, each with rotation on
  * and a key policy that admits exactly those services.
  *
- * - `data`: Timestream, S3 (archive, dead letters, rejected records), SQS (the Lambda's DLQ) and Lambda
- *   (environment variables). Account principals may use it only through those services (`kms:ViaService`).
+ * - `data`: Timestream, S3 (archive, dead letters, rejected records, the data lake), SQS (the Lambda's DLQ), Lambda
+ *   (environment variables), Firehose (the lake's stream), SageMaker (training volumes and outputs, the endpoint) and DynamoDB (the detector's state). Account principals may use it only through those services (`kms:ViaService`).
  * - `logs`: CloudWatch Logs, for the factory's log groups only (encryption context names the log group).
  * - `notifications`: SNS topics that CloudWatch alarms and EventBridge rules publish to; both services need to
  *   use the key themselves, since they publish as service principals.
@@ -46,7 +46,7 @@ export const KEY_ADMIN_ACTIONS = [
 export const KEY_USE_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey"] as const;
 
 /** The services whose requests may use the `data` key on behalf of the account's principals. */
-export const DATA_KEY_SERVICES = ["timestream", "s3", "sqs", "lambda"] as const;
+export const DATA_KEY_SERVICES = ["timestream", "s3", "sqs", "lambda", "firehose", "sagemaker", "dynamodb"] as const;
 
 /** The key policy of one purpose. Key policies name the key itself as `*`: that is how KMS scopes them. */
 export function keyPolicy(purpose: KeyPurpose, factoryId: string, account: AccountContext): PolicyDocument {

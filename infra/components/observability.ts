@@ -6,7 +6,8 @@
  * - every Lambda function: errors and throttles; every dead-letter queue: a message waiting;
  * - every topic rule: a message its actions failed on (the rule's error action writes it to the dead-letter
  *   bucket under `rule-errors/<kind>/`, counted by an S3 request-metrics filter) or could not parse;
- * - Timestream rejecting records the enrichment Lambda wrote, the data lake's Firehose failing to deliver;
+ * - Timestream rejecting records the enrichment Lambda wrote, each of the data lake's Firehose streams failing to
+ *   deliver (readings and machine states), readings the enrichment Lambda dead-lettered when Firehose refused them;
  * - no readings written for the factory, and no health message from a gateway, for the alert settings'
  *   `silentMachineSeconds` (missing data counts as breaching: silence is the condition).
  * Event rules: a Greengrass deployment that failed or was rejected on one of the factory's gateways, a SageMaker
@@ -28,6 +29,18 @@ export interface ObservedFunction {
   readonly deadLetterQueue: aws.sqs.Queue;
 }
 
+/** A Firehose stream of the data lake. */
+export interface ObservedDeliveryStream {
+  /** A short key that names its alarms: `<key>-delivery-failures` (and `<key>-dead-letters`). */
+  readonly key: string;
+  readonly name: pulumi.Input<string>;
+  /**
+   * When the enrichment Lambda feeds the stream: its metric of the records it dead-lettered because the stream did
+   * not take them after retries (the state rule's failures are its error action's, alarmed per rule).
+   */
+  readonly deadLetteredMetric?: string;
+}
+
 /** A custom metric emitted with Powertools (namespace, and the `service` and `factory` dimensions it adds). */
 export interface ServiceMetric {
   readonly namespace: string;
@@ -47,10 +60,12 @@ export interface ObservabilityArgs {
   readonly rules: Readonly<Partial<Record<MessageKind, pulumi.Input<string>>>>;
   /** The enrichment Lambda's metrics (namespace and service). */
   readonly enrichMetrics: { readonly namespace: string; readonly service: string };
-  /** The data lake's delivery stream, when there is one. */
-  readonly deliveryStreamName?: pulumi.Input<string>;
+  /** The data lake's delivery streams. */
+  readonly deliveryStreams?: readonly ObservedDeliveryStream[];
   /** The detector's "alerts raised" metric, when there is a detector. */
   readonly alertsRaised?: ServiceMetric;
+  /** Other dead-letter queues (e.g. a schedule's), by a short key that names the alarm. */
+  readonly deadLetterQueues?: readonly { readonly key: string; readonly queue: aws.sqs.Queue; readonly what: string }[];
 }
 
 /** Seconds per alarm period. */
@@ -74,44 +89,42 @@ export class Observability extends pulumi.ComponentResource {
       return created;
     };
     const powertools = (service: string) => ({ service, factory: factoryId });
+    /** An alarm on any occurrence of a metric in a 5-minute period; no data means nothing happened. */
+    const anyIn5Minutes = (id: string, metric: Required<Pick<aws.cloudwatch.MetricAlarmArgs, "alarmDescription" | "namespace" | "metricName" | "dimensions" | "statistic">>): aws.cloudwatch.MetricAlarm =>
+      alarm(id, { ...metric, period: PERIOD, evaluationPeriods: 1, threshold: 1, comparisonOperator: "GreaterThanOrEqualToThreshold", treatMissingData: "notBreaching" });
 
     // ------------------------------------------------------------------------------------ functions and queues
     for (const { key, function: fn, deadLetterQueue } of args.functions) {
-      alarm(`${key}-errors`, {
+      anyIn5Minutes(`${key}-errors`, {
         alarmDescription: pulumi.interpolate`Lambda ${fn.name} failed (errors in 5 minutes)`,
         namespace: "AWS/Lambda",
         metricName: "Errors",
         dimensions: { FunctionName: fn.name },
         statistic: "Sum",
-        period: PERIOD,
-        evaluationPeriods: 1,
-        threshold: 1,
-        comparisonOperator: "GreaterThanOrEqualToThreshold",
-        treatMissingData: "notBreaching",
       });
-      alarm(`${key}-throttles`, {
+      anyIn5Minutes(`${key}-throttles`, {
         alarmDescription: pulumi.interpolate`Lambda ${fn.name} was throttled (raise its concurrency or find the flood)`,
         namespace: "AWS/Lambda",
         metricName: "Throttles",
         dimensions: { FunctionName: fn.name },
         statistic: "Sum",
-        period: PERIOD,
-        evaluationPeriods: 1,
-        threshold: 1,
-        comparisonOperator: "GreaterThanOrEqualToThreshold",
-        treatMissingData: "notBreaching",
       });
-      alarm(`${key}-dead-letters`, {
+      anyIn5Minutes(`${key}-dead-letters`, {
         alarmDescription: pulumi.interpolate`Dead-letter queue ${deadLetterQueue.name} holds failed invocations of ${fn.name}: inspect and redrive them`,
         namespace: "AWS/SQS",
         metricName: "ApproximateNumberOfMessagesVisible",
         dimensions: { QueueName: deadLetterQueue.name },
         statistic: "Maximum",
-        period: PERIOD,
-        evaluationPeriods: 1,
-        threshold: 1,
-        comparisonOperator: "GreaterThanOrEqualToThreshold",
-        treatMissingData: "notBreaching",
+      });
+    }
+
+    for (const { key, queue, what } of args.deadLetterQueues ?? []) {
+      anyIn5Minutes(`${key}-dead-letters`, {
+        alarmDescription: pulumi.interpolate`Dead-letter queue ${queue.name} holds ${what}: inspect them`,
+        namespace: "AWS/SQS",
+        metricName: "ApproximateNumberOfMessagesVisible",
+        dimensions: { QueueName: queue.name },
+        statistic: "Maximum",
       });
     }
 
@@ -134,24 +147,28 @@ export class Observability extends pulumi.ComponentResource {
     }
 
     // ------------------------------------------------------------------------------------ stores and silence
-    alarm("timestream-rejected-records", {
+    anyIn5Minutes("timestream-rejected-records", {
       alarmDescription: "Timestream rejected records the enrichment Lambda wrote (see its log and the dead-letter bucket under enrich/)",
       namespace: args.enrichMetrics.namespace,
       metricName: "RecordsRejectedByTimestream",
       dimensions: powertools(args.enrichMetrics.service),
       statistic: "Sum",
-      period: PERIOD,
-      evaluationPeriods: 1,
-      threshold: 1,
-      comparisonOperator: "GreaterThanOrEqualToThreshold",
-      treatMissingData: "notBreaching",
     });
-    if (args.deliveryStreamName !== undefined) {
-      alarm("lake-delivery-failures", {
-        alarmDescription: pulumi.interpolate`Firehose ${args.deliveryStreamName} failed to deliver to the data lake (its error output prefix holds the records)`,
+    for (const stream of args.deliveryStreams ?? []) {
+      if (stream.deadLetteredMetric !== undefined) {
+        anyIn5Minutes(`${stream.key}-dead-letters`, {
+          alarmDescription: pulumi.interpolate`The enrichment Lambda dead-lettered records Firehose ${stream.name} did not take after retries (they wait under enrich/lake/ in the dead-letter bucket, ready to resend)`,
+          namespace: args.enrichMetrics.namespace,
+          metricName: stream.deadLetteredMetric,
+          dimensions: powertools(args.enrichMetrics.service),
+          statistic: "Sum",
+        });
+      }
+      alarm(`${stream.key}-delivery-failures`, {
+        alarmDescription: pulumi.interpolate`Firehose ${stream.name} failed to deliver to the data lake (its error output prefix holds the records)`,
         namespace: "AWS/Firehose",
         metricName: "DeliveryToS3.Success",
-        dimensions: { DeliveryStreamName: args.deliveryStreamName },
+        dimensions: { DeliveryStreamName: stream.name },
         statistic: "Minimum",
         period: PERIOD,
         evaluationPeriods: 1,

@@ -18,6 +18,28 @@ export const REJECTED_RECORDS_PREFIX = "timestream-rejected/";
 /** The partition key of the telemetry table: queries almost always name a machine. */
 export const TELEMETRY_PARTITION_DIMENSION = "machine";
 
+/**
+ * Retention from config and magnetic-store writes (late data and backlogs are older than the memory store keeps),
+ * with the records the magnetic store rejects written, encrypted, under `prefix` of the rejected-data bucket.
+ */
+export function tableStorage(
+  config: FactoryConfig,
+  rejected: { bucketName: pulumi.Input<string>; kmsKeyId: pulumi.Input<string>; prefix: string },
+): Pick<aws.timestreamwrite.TableArgs, "retentionProperties" | "magneticStoreWriteProperties"> {
+  return {
+    retentionProperties: {
+      memoryStoreRetentionPeriodInHours: config.telemetry.memoryStoreRetentionHours,
+      magneticStoreRetentionPeriodInDays: config.telemetry.magneticStoreRetentionDays,
+    },
+    magneticStoreWriteProperties: {
+      enableMagneticStoreWrites: true,
+      magneticStoreRejectedDataLocation: {
+        s3Configuration: { bucketName: rejected.bucketName, encryptionOption: "SSE_KMS", kmsKeyId: rejected.kmsKeyId, objectKeyPrefix: rejected.prefix },
+      },
+    },
+  };
+}
+
 export interface TelemetryStoreArgs {
   readonly config: FactoryConfig;
   readonly account: AccountContext;
@@ -42,16 +64,7 @@ export class TelemetryStore extends pulumi.ComponentResource {
       {
         databaseName: this.database.databaseName,
         tableName: checkName("timestreamTable", TELEMETRY_TABLE),
-        retentionProperties: {
-          memoryStoreRetentionPeriodInHours: config.telemetry.memoryStoreRetentionHours,
-          magneticStoreRetentionPeriodInDays: config.telemetry.magneticStoreRetentionDays,
-        },
-        magneticStoreWriteProperties: {
-          enableMagneticStoreWrites: true,
-          magneticStoreRejectedDataLocation: {
-            s3Configuration: { bucketName: this.rejectedBucket.name, encryptionOption: "SSE_KMS", kmsKeyId: args.dataKeyArn, objectKeyPrefix: REJECTED_RECORDS_PREFIX },
-          },
-        },
+        ...tableStorage(config, { bucketName: this.rejectedBucket.name, kmsKeyId: args.dataKeyArn, prefix: REJECTED_RECORDS_PREFIX }),
         schema: { compositePartitionKey: { type: "DIMENSION", name: TELEMETRY_PARTITION_DIMENSION, enforcementInRecord: "REQUIRED" } },
       },
       stateful,

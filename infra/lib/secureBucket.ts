@@ -15,8 +15,18 @@ export interface SecureBucketArgs {
   readonly kmsKeyArn: pulumi.Input<string>;
   /** Days after which objects move to S3 Glacier Instant Retrieval (rarely read archives). */
   readonly archiveAfterDays?: number;
+  /** Moves of current objects to colder storage classes, by age (e.g. STANDARD_IA after 30 days, GLACIER_IR after 180). */
+  readonly transitions?: readonly StorageTransition[];
+  /** Days after which current objects expire (e.g. query results); unset: never. */
+  readonly expireAfterDays?: number;
   /** Statements added to the bucket policy, e.g. for a service principal that writes into it. */
   readonly extraStatements?: (bucketArn: pulumi.Output<string>) => Statement[];
+}
+
+/** A lifecycle move of objects to a colder storage class once they are `days` old. */
+export interface StorageTransition {
+  readonly days: number;
+  readonly storageClass: "STANDARD_IA" | "INTELLIGENT_TIERING" | "ONEZONE_IA" | "GLACIER_IR" | "GLACIER" | "DEEP_ARCHIVE";
 }
 
 /**
@@ -64,6 +74,10 @@ export class SecureBucket extends pulumi.ComponentResource {
           ...(args.archiveAfterDays === undefined
             ? []
             : [{ id: "archive", status: "Enabled", filter: {}, transitions: [{ days: args.archiveAfterDays, storageClass: "GLACIER_IR" }] }]),
+          ...(args.transitions === undefined || args.transitions.length === 0
+            ? []
+            : [{ id: "colder-storage", status: "Enabled", filter: {}, transitions: args.transitions.map((t) => ({ days: t.days, storageClass: t.storageClass })) }]),
+          ...(args.expireAfterDays === undefined ? [] : [{ id: "expire", status: "Enabled", filter: {}, expiration: { days: args.expireAfterDays } }]),
         ],
       },
       child,

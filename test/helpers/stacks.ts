@@ -1,5 +1,6 @@
 /** Stack files as the Pulumi engine hands them to the program, and the program run under Pulumi's mocks. */
-import { renderStack, type CloudMocks } from "../../infra/offline";
+import * as assert from "node:assert/strict";
+import { renderStack, type CloudMocks, type PlannedResource, type RenderedStack } from "../../infra/offline";
 
 export { CloudMocks, MOCK_ACCOUNT, REPO_ROOT, engineConfig, readStackConfig, renderStack, resolved, stackNames } from "../../infra/offline";
 export type { MockResource, PlannedResource, RenderedStack } from "../../infra/offline";
@@ -12,3 +13,26 @@ export async function runProgram(stack: string, config: Record<string, unknown>)
   const rendered = await renderStack(stack, config);
   return { exports: rendered.exports, mocks: rendered.mocks };
 }
+
+/** The planned resources of one type. */
+export const ofType = (r: RenderedStack, type: string): PlannedResource[] => r.resources.filter((x) => x.type === type);
+
+/** The one planned resource of `type` (named `name` when given); fails the test when there is none or more than one. */
+export function one(r: RenderedStack, type: string, name?: string): PlannedResource {
+  const found = ofType(r, type).filter((x) => name === undefined || x.name === name);
+  assert.equal(found.length, 1, `exactly one ${type}${name === undefined ? "" : ` ${name}`} in ${r.stack} (found ${found.length})`);
+  return found[0]!;
+}
+
+/** A statement of an IAM, key, bucket or topic policy document as the tests read it. */
+export interface Statement {
+  Sid: string;
+  Effect: string;
+  Action: string[];
+  Resource?: string | string[];
+  Principal?: { Service?: string | string[]; AWS?: string | string[] };
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+/** The statements of a policy document given as JSON text. */
+export const statementsOf = (text: unknown): Statement[] => (JSON.parse(String(text)) as { Statement: Statement[] }).Statement;

@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { checkStack } from "../../infra/policy/engine";
 import { POLICIES } from "../../infra/policy/policies";
-import { readStackConfig, renderStack, type PlannedResource, type RenderedStack } from "../helpers/stacks";
+import { readStackConfig, renderStack, type RenderedStack, ofType } from "../helpers/stacks";
 
 interface Recipe {
   ComponentName: string;
@@ -37,7 +37,6 @@ async function renderWith(dir: string | undefined, stack = "factory-a", extra: R
   }
 }
 
-const ofType = (r: RenderedStack, type: string): PlannedResource[] => r.resources.filter((x) => x.type === type);
 const recipeOf = (r: RenderedStack): Recipe => JSON.parse(String(ofType(r, "aws-native:greengrassv2:ComponentVersion")[0]?.inputs.inlineRecipe)) as Recipe;
 
 describe("infra: EdgeRuntime, the agent as a Greengrass component deployed to the factory's gateways", function () {
@@ -56,7 +55,7 @@ describe("infra: EdgeRuntime, the agent as a Greengrass component deployed to th
     assert.match(recipe.ComponentVersion, /^1\.0\.\d+$/);
     const bucket = ofType(r, "aws:s3/bucket:Bucket").find((b) => String(b.inputs.bucket).startsWith("factory-a-edge-artifacts-"));
     assert.ok(bucket?.protect);
-    const objects = ofType(r, "aws:s3/bucketObjectv2:BucketObjectv2");
+    const objects = ofType(r, "aws:s3/bucketObjectv2:BucketObjectv2").filter((o) => o.inputs.bucket === bucket.state.bucket);
     assert.deepEqual(objects.map((o) => String(o.inputs.key)).sort(), ["arm64", "x64"].map((arch) => `edge-agent/${crypto.createHash("sha256").update(`agent for ${arch}`).digest("hex")}/edge-agent-linux-${arch}.zip`).sort());
     assert.deepEqual(recipe.Manifests.map((m) => m.Platform.architecture).sort(), ["aarch64", "amd64"]);
     for (const m of recipe.Manifests) {

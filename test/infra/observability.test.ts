@@ -3,9 +3,8 @@ import { thingName } from "@smart-factory/sdk";
 import { checkStack } from "../../infra/policy/engine";
 import { POLICIES } from "../../infra/policy/policies";
 import { loadFactoryConfigFromStack } from "../helpers/factoryConfig";
-import { readStackConfig, renderStack, type PlannedResource, type RenderedStack } from "../helpers/stacks";
+import { readStackConfig, renderStack, type RenderedStack, ofType } from "../helpers/stacks";
 
-const ofType = (r: RenderedStack, type: string): PlannedResource[] => r.resources.filter((x) => x.type === type);
 
 describe("infra: Observability (alarms, event rules, the operations dashboard) and Notifications", function () {
   this.timeout(60_000);
@@ -61,6 +60,13 @@ describe("infra: Observability (alarms, event rules, the operations dashboard) a
         assert.equal(alarm.inputs.treatMissingData, "breaching");
       }
       assert.equal(byName.get(`${name}-timestream-rejected-records`)?.inputs.metricName, "RecordsRejectedByTimestream");
+      assert.deepEqual(byName.get(`${name}-detector-sweep-dead-letters`)?.inputs.dimensions, { QueueName: `${name}-detector-sweep-dlq` });
+      assert.equal(byName.get(`${name}-lake-dead-letters`)?.inputs.metricName, "LakeReadingsDeadLettered");
+      assert.deepEqual(byName.get(`${name}-lake-delivery-failures`)?.inputs.dimensions, { DeliveryStreamName: `${name}-lake-readings` });
+      assert.deepEqual(byName.get(`${name}-lake-states-delivery-failures`)?.inputs.dimensions, { DeliveryStreamName: `${name}-lake-states` });
+      assert.equal(byName.get(`${name}-lake-states-delivery-failures`)?.inputs.metricName, "DeliveryToS3.Success");
+      // the state rule's failures (Firehose among its actions) are its error action's, alarmed per rule: no enrich dead-letter alarm for the states stream
+      assert.equal(byName.get(`${name}-lake-states-dead-letters`), undefined);
     });
   }
 

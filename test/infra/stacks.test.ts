@@ -102,7 +102,7 @@ describe("infra: the three stacks under mocks", function () {
     const policyOf = (purpose: string): Statement[] => JSON.parse(keys.find((k) => k.name === `keys-${purpose}`)?.inputs.policy as string).Statement;
     const via = (statements: Statement[]): string[] => statements.flatMap((s) => asList(s.Condition?.StringEquals?.["kms:ViaService"] ?? []) as string[]);
     const region = r.mocks.region;
-    assert.deepEqual([...new Set(via(policyOf("data")))].sort(), ["lambda", "s3", "sqs", "timestream"].map((s) => `${s}.${region}.amazonaws.com`));
+    assert.deepEqual([...new Set(via(policyOf("data")))].sort(), ["dynamodb", "firehose", "lambda", "s3", "sagemaker", "sqs", "timestream"].map((s) => `${s}.${region}.amazonaws.com`));
     const logs = policyOf("logs").filter((s) => s.Principal?.Service !== undefined);
     assert.deepEqual(logs.map((s) => s.Principal?.Service), [`logs.${region}.amazonaws.com`]);
     const notify = policyOf("notifications").flatMap((s) => asList(s.Principal?.Service ?? []));
@@ -296,7 +296,8 @@ describe("infra: the three stacks under mocks", function () {
     const telemetryPayload = telemetry.inputs.topicRulePayload as { sql: string; actions: Record<string, any>[] };
     assert.match(telemetryPayload.sql, /^SELECT encode\(\*, 'base64'\) AS payload, topic\(\) AS topic, clientid\(\) AS clientId/);
     assert.ok(telemetryPayload.actions.some((a) => a.lambda?.functionArn === enrich.state.arn));
-    const permissions = ofType(r, "aws:lambda/permission:Permission");
+    // the enrichment function's permission (the detector's, one per rule, are checked in alerts.test.ts)
+    const permissions = ofType(r, "aws:lambda/permission:Permission").filter((p) => p.inputs.function === enrich.inputs.name);
     assert.equal(permissions.length, 1);
     assert.equal(permissions[0]!.inputs.principal, "iot.amazonaws.com");
     assert.equal(permissions[0]!.inputs.sourceArn, telemetry.state.arn);
@@ -326,7 +327,7 @@ describe("infra: the three stacks under mocks", function () {
     assert.equal((fn.inputs.deadLetterConfig as { targetArn: string }).targetArn, dlq.state.arn);
     const env = (fn.inputs.environment as { variables: Record<string, string> }).variables;
     assert.ok(Buffer.byteLength(JSON.stringify(env)) < 1024, "environment stays small");
-    assert.deepEqual(Object.keys(env).sort(), ["DEAD_LETTER_BUCKET", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_SERVICE_NAME", "TIMESTREAM_DATABASE", "TIMESTREAM_TABLE"]);
+    assert.deepEqual(Object.keys(env).sort(), ["DEAD_LETTER_BUCKET", "LAKE_DELIVERY_STREAM", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_SERVICE_NAME", "TIMESTREAM_DATABASE", "TIMESTREAM_TABLE"]);
     assert.equal(env.TIMESTREAM_DATABASE, `${r.stack}-telemetry`);
     assert.match(env.DEAD_LETTER_BUCKET ?? "", new RegExp(`^${r.stack}-dead-letters-`));
     // the archive's content is not visible under mocks; its hash is: the handler with this factory's inventory

@@ -101,7 +101,17 @@ describe("policy pack: every rule with a compliant and a violating resource", ()
     await fails(cmkEncryption, /Table tbl is not encrypted/, res("aws:dynamodb/table:Table", "tbl", { serverSideEncryption: { enabled: false } }));
     await fails(cmkEncryption, /FirehoseDeliveryStream fh is not encrypted/, res("aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream", "fh", { serverSideEncryption: { enabled: true, keyType: "AWS_OWNED_CMK" } }));
     await fails(cmkEncryption, /EndpointConfiguration ep is not encrypted/, res("aws:sagemaker/endpointConfiguration:EndpointConfiguration", "ep", {}));
+    await passes(cmkEncryption, res("aws:timestreamquery/scheduledQuery:ScheduledQuery", "ok", { kmsKeyId: "arn:aws:kms:r:1:key/abc" }));
+    await fails(cmkEncryption, /ScheduledQuery sq is not encrypted/, res("aws:timestreamquery/scheduledQuery:ScheduledQuery", "sq", { name: "sq" }));
     await fails(cmkEncryption, /LogGroup lg is not encrypted/, res("aws:cloudwatch/logGroup:LogGroup", "lg", { retentionInDays: 7 }));
+    const results = (encryptionOption: string, enforce?: boolean): Record<string, unknown> => ({
+      configuration: { ...(enforce === undefined ? {} : { enforceWorkgroupConfiguration: enforce }), resultConfiguration: { encryptionConfiguration: { encryptionOption, kmsKeyArn: "arn:aws:kms:r:1:key/abc" } } },
+    });
+    await passes(cmkEncryption, res("aws:athena/workgroup:Workgroup", "wg", results("SSE_KMS", true)));
+    await passes(cmkEncryption, res("aws:athena/workgroup:Workgroup", "wg", results("SSE_KMS")));
+    await fails(cmkEncryption, /Workgroup wg is not encrypted with a customer-managed KMS key/, res("aws:athena/workgroup:Workgroup", "wg", results("SSE_S3", true)));
+    await fails(cmkEncryption, /Workgroup wg is not encrypted/, res("aws:athena/workgroup:Workgroup", "wg", results("SSE_KMS", false)));
+    await fails(cmkEncryption, /Workgroup wg is not encrypted/, res("aws:athena/workgroup:Workgroup", "wg", {}));
   });
 
   it("s3-private-tls-only-cmk", async () => {

@@ -1,8 +1,10 @@
 /**
- * Stores are encrypted with a customer-managed KMS key: Timestream, SNS, SQS, DynamoDB, CloudWatch Logs, Firehose
- * and SageMaker endpoint configurations (S3 buckets: see `s3BucketHardening`). A key counts when the property names
- * a key that is not AWS-managed (`alias/aws/...`), or is computed from a KMS key of the stack (during a preview the
- * ARN of a key yet to be created is not known, but where it comes from is).
+ * Stores are encrypted with a customer-managed KMS key: Timestream, SNS, SQS, DynamoDB, CloudWatch Logs, Firehose,
+ * SageMaker endpoint configurations, Timestream scheduled queries and Athena workgroups' query results (the
+ * workgroup must also enforce its settings, or a client could write results unencrypted; S3 buckets: see
+ * `s3BucketHardening`). A key counts when the property names a key that is not AWS-managed (`alias/aws/...`), or
+ * is computed from a KMS key of the stack (during a preview the ARN of a key yet to be created is not known, but
+ * where it comes from is).
  */
 import type { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
 import { dependsThrough, objectProperty, show } from "../lib";
@@ -23,6 +25,7 @@ export const KEY_PROPERTIES: Readonly<Record<string, KeyProperty>> = {
   "aws:sqs/queue:Queue": direct("kmsMasterKeyId"),
   "aws:cloudwatch/logGroup:LogGroup": direct("kmsKeyId"),
   "aws:sagemaker/endpointConfiguration:EndpointConfiguration": direct("kmsKeyArn"),
+  "aws:timestreamquery/scheduledQuery:ScheduledQuery": direct("kmsKeyId"),
   "aws:dynamodb/table:Table": {
     property: "serverSideEncryption",
     key: (p) => {
@@ -37,6 +40,16 @@ export const KEY_PROPERTIES: Readonly<Record<string, KeyProperty>> = {
       return { enabled: sse?.enabled === true && sse.keyType === "CUSTOMER_MANAGED_CMK", key: sse?.keyArn };
     },
   },
+  "aws:athena/workgroup:Workgroup": {
+    property: "configuration",
+    key: (p) => {
+      const configuration = objectProperty(p.configuration);
+      const encryption = objectProperty(objectProperty(configuration?.resultConfiguration)?.encryptionConfiguration);
+      const kms = encryption?.encryptionOption === "SSE_KMS" || encryption?.encryptionOption === "CSE_KMS";
+      // enforceWorkgroupConfiguration defaults to true
+      return { enabled: kms && configuration?.enforceWorkgroupConfiguration !== false, key: encryption?.kmsKeyArn };
+    },
+  },
 };
 
 /** Whether `r`'s `property` holds, or is computed from, a customer-managed key. */
@@ -47,7 +60,7 @@ export function usesCustomerKey(r: PolicyResource, property: string, key: unknow
 
 export const cmkEncryption: StackValidationPolicy = {
   name: "encryption-with-customer-managed-key",
-  description: "Timestream, SNS, SQS, DynamoDB, CloudWatch Logs, Firehose and SageMaker stores are encrypted with a customer-managed KMS key.",
+  description: "Timestream (databases and scheduled queries), SNS, SQS, DynamoDB, CloudWatch Logs, Firehose, SageMaker stores and Athena query results (enforced) are encrypted with a customer-managed KMS key.",
   enforcementLevel: "mandatory",
   validateStack: (args, reportViolation) => {
     for (const r of args.resources) {
