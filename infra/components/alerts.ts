@@ -19,8 +19,9 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { scopedName, type FactoryConfig } from "@smart-factory/sdk";
-import { FactoryFunction, DLQ_RETENTION_SECONDS, type FunctionPlacement } from "../lib/factoryFunction";
-import { policyDocument, renderPolicy, trustPolicy, type AccountContext, type Statement } from "../lib/iam";
+import { FactoryFunction, type FunctionPlacement } from "../lib/factoryFunction";
+import { type AccountContext, type Statement } from "../lib/iam";
+import { scheduleLambda } from "../lib/lambdaSchedule";
 import { bucketName, objectsUnder } from "../lib/secureBucket";
 
 export interface AlertsArgs {
@@ -130,57 +131,26 @@ export class Alerts extends pulumi.ComponentResource {
     );
 
     // ------------------------------------------------------------------------------------------------ the sweep
-    this.scheduleDlq = new aws.sqs.Queue(
-      `${name}-sweep-dlq`,
-      { name: scopedName("sqsQueue", factoryId, "detector-sweep", "dlq"), kmsMasterKeyId: args.dataKeyArn, kmsDataKeyReusePeriodSeconds: 3600, messageRetentionSeconds: DLQ_RETENTION_SECONDS },
-      { ...child, retainOnDelete: true },
-    );
-    this.scheduleRole = new aws.iam.Role(
+    const sweep = scheduleLambda(
       `${name}-sweep`,
       {
-        name: scopedName("iamRole", factoryId, "detector-sweep"),
-        description: "EventBridge Scheduler invokes the detector's sweep every minute",
-        assumeRolePolicy: renderPolicy(trustPolicy("scheduler.amazonaws.com", { sourceAccount: account.accountId })),
-      },
-      child,
-    );
-    const schedulePolicy = new aws.iam.RolePolicy(
-      `${name}-sweep`,
-      {
-        role: this.scheduleRole.name,
-        policy: renderPolicy(
-          policyDocument(
-            { Sid: "InvokeTheDetector", Action: ["lambda:InvokeFunction"], Resource: [this.detectorFunction.arn] },
-            { Sid: "FailedSweepsToDlq", Action: ["sqs:SendMessage"], Resource: [this.scheduleDlq.arn] },
-            {
-              Sid: "EncryptTheDlq",
-              Action: ["kms:GenerateDataKey", "kms:Decrypt"],
-              Resource: [args.dataKeyArn],
-              Condition: { StringEquals: { "kms:ViaService": `sqs.${account.region}.amazonaws.com` } },
-            },
-          ),
-        ),
-      },
-      child,
-    );
-    this.schedule = new aws.scheduler.Schedule(
-      `${name}-sweep`,
-      {
-        name: scopedName("schedule", factoryId, "detector-sweep"),
+        factoryId,
+        account,
+        id: "detector-sweep",
         description: "Every minute: silent machines, gateways whose uplink is down, conditions held past their time",
-        scheduleExpression: SWEEP_SCHEDULE,
-        flexibleTimeWindow: { mode: "OFF" },
-        target: {
-          arn: this.detectorFunction.arn,
-          roleArn: this.scheduleRole.arn,
-          input: SWEEP_INPUT,
-          // a sweep older than a few minutes is superseded by the next ones
-          retryPolicy: { maximumRetryAttempts: 3, maximumEventAgeInSeconds: 300 },
-          deadLetterConfig: { arn: this.scheduleDlq.arn },
-        },
+        roleDescription: "EventBridge Scheduler invokes the detector's sweep every minute",
+        expression: SWEEP_SCHEDULE,
+        functionArn: this.detectorFunction.arn,
+        input: SWEEP_INPUT,
+        // a sweep older than a few minutes is superseded by the next ones
+        retryPolicy: { maximumRetryAttempts: 3, maximumEventAgeInSeconds: 300 },
+        dataKeyArn: args.dataKeyArn,
       },
-      { ...child, dependsOn: [schedulePolicy] },
+      child,
     );
+    this.schedule = sweep.schedule;
+    this.scheduleRole = sweep.role;
+    this.scheduleDlq = sweep.deadLetterQueue;
     this.registerOutputs({ table: this.table.name, detectorFunction: this.detectorFunction.name, schedule: this.schedule.name });
   }
 }

@@ -123,8 +123,8 @@ describe("infra: Alerts (the detector's state table, function and sweep) in the 
     const trust = statementsOf(role.inputs.assumeRolePolicy);
     assert.deepEqual(trust.map((s) => [s.Principal?.Service, s.Condition]), [["scheduler.amazonaws.com", { StringEquals: { "aws:SourceAccount": MOCK_ACCOUNT } }]]);
     assert.deepEqual(grants(statementsOf(one(r, "aws:iam/rolePolicy:RolePolicy", "alerts-sweep").inputs.policy)), {
-      InvokeTheDetector: [["lambda:InvokeFunction"], [String(fn.state.arn)], null],
-      FailedSweepsToDlq: [["sqs:SendMessage"], [String(dlq.state.arn)], null],
+      InvokeTheFunction: [["lambda:InvokeFunction"], [String(fn.state.arn)], null],
+      UndeliveredToDlq: [["sqs:SendMessage"], [String(dlq.state.arn)], null],
       EncryptTheDlq: [["kms:Decrypt", "kms:GenerateDataKey"], [dataKey(r)], via("sqs", r.mocks.region)],
     });
     assert.ok(schedule.dependencies.includes(one(r, "aws:iam/rolePolicy:RolePolicy", "alerts-sweep").urn), "the role may invoke before the first sweep");

@@ -34,7 +34,7 @@ import { fmt, MAX_SUBJECT_LENGTH, subjectLine, type MachineDoc } from "../../lam
 import { InputReader, SWEEP_ACTION } from "../../lambdas/detector/events";
 import { createDetectorHandler, DEAD_LETTER_PREFIX, parseScore, type DetectorHandler, type DetectorLogger, type DetectorMetrics, type DetectorResult } from "../../lambdas/detector/handler";
 import { readEnvironment } from "../../lambdas/detector/index";
-import { readStackConfig } from "../helpers/stacks";
+import { rawFactoryConfig } from "../helpers/factoryConfig";
 
 // ---------------------------------------------------------------------------------------------- fixtures
 
@@ -45,8 +45,7 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** factory-a's config; without its rate alert unless asked, so that the threshold tests' steep steps page only thresholds. */
 function factoryA(withRates = false): FactoryConfig {
-  const input: Record<string, any> = {};
-  for (const [key, value] of Object.entries(readStackConfig("factory-a"))) input[key === "aws:region" ? "region" : key.replace(/^smart-factory:/, "")] = value;
+  const input = rawFactoryConfig("factory-a");
   if (!withRates) delete input.alerts.rates;
   return decode(FactoryConfig, input, "stack factory-a");
 }

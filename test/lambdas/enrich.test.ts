@@ -27,7 +27,7 @@ import { type DeadLetter, Enricher, MAX_RECORDS_PER_WRITE, recordVersion } from 
 import { createEnrichHandler, type EnrichHandler, type EnrichLogger, type EnrichMetrics } from "../../lambdas/enrich/handler";
 import { BUNDLED_CONFIG_FILE, createHandlerFromEnvironment, loadBundledConfig, readEnvironment } from "../../lambdas/enrich/index";
 import { random, realisticReadings, batch, reading, telemetryRuleEvent, READINGS_START } from "../helpers/readings";
-import { readStackConfig } from "../helpers/stacks";
+import { rawFactoryConfig } from "../helpers/factoryConfig";
 
 // ---------------------------------------------------------------------------------------------- fixtures
 
@@ -36,19 +36,11 @@ const NOW = START + 3_600_000;
 const DAY = 86_400_000;
 
 /** The stack file's sections as the FactoryConfig codec takes them (what factory.json holds). */
-function rawConfig(stack: string): Record<string, unknown> {
-  const input: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(readStackConfig(stack))) {
-    if (key === "aws:region") input.region = value;
-    else if (key.startsWith("smart-factory:")) input[key.slice("smart-factory:".length)] = value;
-  }
-  return input;
-}
 
 const configs = new Map<string, FactoryConfig>();
 function factoryConfig(stack: string): FactoryConfig {
   let config = configs.get(stack);
-  if (config === undefined) configs.set(stack, (config = decode(FactoryConfig, rawConfig(stack), `stack ${stack}`)));
+  if (config === undefined) configs.set(stack, (config = decode(FactoryConfig, rawFactoryConfig(stack), `stack ${stack}`)));
   return config;
 }
 
@@ -669,7 +661,7 @@ describe("lambdas/enrich/index.ts: cold start", () => {
   });
 
   it("stops with an error naming the field of a bad factory.json", () => {
-    const raw = rawConfig("factory-a") as { lines: { machines: { idealRunRate: number }[] }[] };
+    const raw = rawFactoryConfig("factory-a") as { lines: { machines: { idealRunRate: number }[] }[] };
     raw.lines[0]!.machines[1]!.idealRunRate = -5;
     fs.writeFileSync(path.join(dir, BUNDLED_CONFIG_FILE), JSON.stringify(raw));
     assert.throws(() => loadBundledConfig(dir), /invalid factory\.json .*lines\[0\]\.machines\[1\]\.idealRunRate: expected .*, got -5/);
@@ -695,7 +687,7 @@ describe("lambdas/enrich/index.ts: cold start", () => {
   });
 
   it("builds a working handler with Powertools' Logger and Metrics, which print JSON logs and EMF metrics", async () => {
-    fs.writeFileSync(path.join(dir, BUNDLED_CONFIG_FILE), JSON.stringify(rawConfig("factory-a")));
+    fs.writeFileSync(path.join(dir, BUNDLED_CONFIG_FILE), JSON.stringify(rawFactoryConfig("factory-a")));
     const ts = mockClient(TimestreamWriteClient);
     const s3 = mockClient(S3Client);
     ts.on(WriteRecordsCommand).resolves({});

@@ -16,9 +16,8 @@ import { mockClient, type AwsClientStub } from "aws-sdk-client-mock";
 import { createEnrichHandler, METRICS, type EnrichHandler, type EnrichLogger, type EnrichMetrics } from "../../lambdas/enrich/handler";
 import { BUNDLED_CONFIG_FILE, createHandlerFromEnvironment, readEnvironment } from "../../lambdas/enrich/index";
 import { backoffMs, MAX_BYTES_PER_PUT, MAX_RECORD_BYTES, MAX_RECORDS_PER_PUT, packRecords, putBatches, type LakeDeadLetter } from "../../lambdas/enrich/lake";
-import { loadFactoryConfigFromStack } from "../helpers/factoryConfig";
+import { loadFactoryConfigFromStack, rawFactoryConfig } from "../helpers/factoryConfig";
 import { realisticReadings, batch, reading, telemetryRuleEvent, READINGS_START } from "../helpers/readings";
-import { readStackConfig } from "../helpers/stacks";
 
 const START = READINGS_START;
 const NOW = START + 3_600_000;
@@ -366,8 +365,7 @@ describe("lambdas/enrich: the data lake (Firehose)", () => {
       assert.equal("lakeDeliveryStream" in readEnvironment(env), false);
       assert.equal("lakeDeliveryStream" in readEnvironment({ ...env, LAKE_DELIVERY_STREAM: "" }), false);
 
-      const raw: Record<string, unknown> = {};
-      for (const [key, value] of Object.entries(readStackConfig("factory-a"))) raw[key === "aws:region" ? "region" : key.replace(/^smart-factory:/, "")] = value;
+      const raw = rawFactoryConfig("factory-a");
       fs.writeFileSync(path.join(dir, BUNDLED_CONFIG_FILE), JSON.stringify(raw));
       h = { ts: mockClient(TimestreamWriteClient), s3: mockClient(S3Client), fh: mockClient(FirehoseClient) } as Harness;
       h.ts.on(WriteRecordsCommand).resolves({});

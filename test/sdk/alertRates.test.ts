@@ -1,11 +1,10 @@
 import { strict as assert } from "node:assert";
 import { check, FactoryConfig, formatIssues } from "@smart-factory/sdk";
-import { readStackConfig } from "../helpers/stacks";
+import { rawFactoryConfig } from "../helpers/factoryConfig";
 
 /** factory-a's stack file as the codec takes it, with `alerts` changed by `edit`. */
 function configWith(edit: (alerts: Record<string, any>) => void): unknown {
-  const input: Record<string, any> = {};
-  for (const [key, value] of Object.entries(readStackConfig("factory-a"))) input[key === "aws:region" ? "region" : key.replace(/^smart-factory:/, "")] = value;
+  const input = rawFactoryConfig("factory-a");
   edit(input.alerts);
   return input;
 }
