@@ -39,6 +39,7 @@ const placement = network === undefined ? {} : { placement: network.lambdaPlacem
 const telemetryStore = new TelemetryStore("telemetry", { config, account, dataKeyArn: keys.data.arn }, withProviders);
 const fleet = new DeviceFleet("fleet", { config, account }, withProviders);
 const twin = new DigitalTwin("twin", { config, region: config.region, logsKeyArn: keys.logs.arn, dataKeyArn: keys.data.arn, ...placement }, withProviders);
+const dataLake = new DataLake("lake", { config, account, dataKeyArn: keys.data.arn, logsKeyArn: keys.logs.arn, features: config.features.predictiveMaintenance.enabled }, withProviders);
 const maintenance = config.features.predictiveMaintenance.enabled
   ? new PredictiveMaintenance(
       "maintenance",
@@ -55,6 +56,7 @@ const maintenance = config.features.predictiveMaintenance.enabled
           rejectedBucketName: telemetryStore.rejectedBucket.name,
         },
         machineAssetArns: [...twin.machineAssets.values()].map((asset) => asset.assetArn),
+        lake: { bucketName: dataLake.bucket.name, bucketArn: dataLake.bucket.arn, logsKeyArn: keys.logs.arn, ...placement },
       },
       withProviders,
     )
@@ -69,7 +71,6 @@ const dashboards =
         withProviders,
       )
     : undefined;
-const dataLake = new DataLake("lake", { config, account, dataKeyArn: keys.data.arn, logsKeyArn: keys.logs.arn }, withProviders);
 // before Ingestion: the telemetry, state and health rules invoke the detector
 const alerts = new Alerts(
   "alerts",
@@ -115,6 +116,9 @@ const observability = new Observability(
       { key: "enrich", function: ingestion.enrichFunction, deadLetterQueue: ingestion.enrichDlq },
       { key: "twin-attributes", function: twin.attributesFunction.function, deadLetterQueue: twin.attributesFunction.deadLetterQueue },
       { key: "detector", function: alerts.detectorFunction, deadLetterQueue: alerts.detector.deadLetterQueue },
+      ...(maintenance?.featuresExport === undefined
+        ? []
+        : [{ key: "features-export", function: maintenance.featuresExport.function, deadLetterQueue: maintenance.featuresExport.deadLetterQueue }]),
     ],
     deadLetterBucket: ingestion.deadLetters.bucket,
     rules: Object.fromEntries(Object.entries(ingestion.rules).map(([kind, rule]) => [kind, rule.ruleName as pulumi.Output<string>])),
@@ -124,7 +128,12 @@ const observability = new Observability(
       { key: "lake-states", name: dataLake.states.stream.name },
     ],
     alertsRaised: { namespace: `SmartFactory/${config.factory.id}`, service: "detector", metricName: "AlertsRaised" },
-    deadLetterQueues: [{ key: "detector-sweep", queue: alerts.scheduleDlq, what: "sweeps the scheduler could not deliver to the detector" }],
+    deadLetterQueues: [
+      { key: "detector-sweep", queue: alerts.scheduleDlq, what: "sweeps the scheduler could not deliver to the detector" },
+      ...(maintenance?.featuresExportSchedule === undefined
+        ? []
+        : [{ key: "features-export-schedule", queue: maintenance.featuresExportSchedule.deadLetterQueue, what: "hourly features exports the scheduler could not deliver (redrive them: each names its hour)" }]),
+    ],
   },
   withProviders,
 );
@@ -222,6 +231,7 @@ export const predictiveMaintenance =
         modelPackageGroup: maintenance.modelPackageGroup.modelPackageGroupName,
         retrainingSchedule: maintenance.retraining.name,
         featureColumns: maintenance.featureColumns,
+        featuresExport: maintenance.featuresExport?.function.name ?? null,
         scoreEndpoint: maintenance.scoreEndpointName ?? "not deployed: approve a model package of the group and set smart-factory:features.predictiveMaintenance.approvedModelPackageArn",
         scoreEndpointArn: maintenance.scoreEndpointArn ?? null,
       };
@@ -238,7 +248,7 @@ export const quickSightDashboards =
         sharedWith: quickSight.principalArn,
       };
 
-/** The data lake (IoT Analytics' successor): bucket, Firehose streams (readings, machine states), Glue catalog and tables, and the Athena workgroup with its named queries. */
+/** The data lake (IoT Analytics' successor): bucket, Firehose streams (readings, machine states), Glue catalog and tables (readings, states and, with predictive maintenance, the hourly features), and the Athena workgroup with its named queries. */
 export const lake = {
   bucket: dataLake.bucket.name,
   deliveryStream: dataLake.stream.name,
@@ -246,6 +256,7 @@ export const lake = {
   glueDatabase: dataLake.database.name,
   glueTable: dataLake.table.name,
   statesGlueTable: dataLake.states.table.name,
+  featuresGlueTable: dataLake.features?.name ?? null,
   athenaWorkgroup: dataLake.workgroup.name,
   athenaResultsBucket: dataLake.resultsBucket.name,
   namedQueries: Object.fromEntries(Object.entries(dataLake.namedQueries).map(([key, query]) => [key, query.id])),

@@ -6,7 +6,7 @@
  * |---|---|
  * | channel | two Firehose streams: `<factory>-lake-readings`, which the enrichment Lambda sends its enriched readings to (`PutRecordBatch`), and `<factory>-lake-states`, which the state topic rule's `firehose` action sends each machine state event to |
  * | pipeline | for readings the Lambda's validation and unit conversion, for states the rule's SQL (`STATE_RULE_SELECT`: line and machine from the topic, the state's name from its code, epoch milliseconds); then Firehose: de-aggregation, partition keys from each row (JQ), conversion to Parquet with the Glue table's schema |
- * | datastore | the lake bucket (`readings/` and `states/`, each `factory=<f>/line=<l>/dt=<yyyy-MM-dd>/`, Parquet, data key, colder storage with age) and a Glue table over each |
+ * | datastore | the lake bucket (`readings/` and `states/`, each `factory=<f>/line=<l>/dt=<yyyy-MM-dd>/`, Parquet, data key, colder storage with age) and a Glue table over each; with predictive maintenance also `features/` (the hourly machine features, gzip'd JSON lines the features export of PredictiveMaintenance writes) and its table `machine_features` |
  * | dataset | the Athena workgroup (enforced settings, encrypted results) and its named queries for ML and BI |
  *
  * The tables find their partitions by partition projection (factory and line from the config, the day from a date
@@ -27,6 +27,9 @@ import {
   checkName,
   LAKE_COLUMNS,
   LAKE_PARTITION_KEYS,
+  LAKE_FEATURES_PREFIX,
+  LAKE_FEATURES_TABLE,
+  lakeFeatureColumns,
   LAKE_READINGS_PREFIX,
   LAKE_STATE_COLUMNS,
   LAKE_STATES_PREFIX,
@@ -95,6 +98,8 @@ export interface DataLakeArgs {
   readonly account: AccountContext;
   readonly dataKeyArn: pulumi.Input<string>;
   readonly logsKeyArn: pulumi.Input<string>;
+  /** Whether the lake has the hourly machine features (predictive maintenance is on and exports them). */
+  readonly features?: boolean;
 }
 
 /** The named queries the workgroup offers. */
@@ -105,11 +110,16 @@ export type LakeQueryKey = "hourlyReadings" | "shiftDowntime";
  * {@link LAKE_FIRST_DAY} to tomorrow, since a reading or event may be ahead by the allowed clock skew), under
  * `dataPrefix` of the lake bucket.
  */
-export function lakeTableParameters(config: FactoryConfig, bucket: pulumi.Input<string>, dataPrefix: string = LAKE_READINGS_PREFIX): pulumi.Output<Record<string, string>> {
+export function lakeTableParameters(
+  config: FactoryConfig,
+  bucket: pulumi.Input<string>,
+  dataPrefix: string = LAKE_READINGS_PREFIX,
+  format: "parquet" | "json" = "parquet",
+): pulumi.Output<Record<string, string>> {
+  const storage: Record<string, string> = format === "parquet" ? { classification: "parquet", "parquet.compression": "SNAPPY" } : { classification: "json", compressionType: "gzip" };
   return pulumi.output(bucket).apply((name): Record<string, string> => ({
     EXTERNAL: "TRUE",
-    classification: "parquet",
-    "parquet.compression": "SNAPPY",
+    ...storage,
     "projection.enabled": "true",
     "projection.factory.type": "enum",
     "projection.factory.values": config.factory.id,
@@ -209,6 +219,8 @@ export class DataLake extends pulumi.ComponentResource {
   readonly stream: aws.kinesis.FirehoseDeliveryStream;
   /** The machine state events: table `states` and the stream `<factory>-lake-states` the state rule feeds. */
   readonly states: LakeTable;
+  /** The hourly machine features (gzip'd JSON lines the features export writes), when {@link DataLakeArgs.features}. */
+  readonly features?: aws.glue.CatalogTable;
   readonly workgroup: aws.athena.Workgroup;
   readonly namedQueries: Readonly<Partial<Record<LakeQueryKey, aws.athena.NamedQuery>>>;
 
@@ -371,6 +383,31 @@ export class DataLake extends pulumi.ComponentResource {
       roleName: "lake-states-firehose",
       roleDescription: "Firehose delivers the machine state events to the data lake",
     });
+
+    if (args.features === true) {
+      this.features = new aws.glue.CatalogTable(
+        `${name}-features`,
+        {
+          name: checkName("glueTable", LAKE_FEATURES_TABLE),
+          databaseName: this.database.name,
+          catalogId: account.accountId,
+          description: "One row per machine and hour: the predictive-maintenance features, exported hourly from Timestream; partitioned by factory, line and UTC day",
+          tableType: "EXTERNAL_TABLE",
+          parameters: lakeTableParameters(config, this.bucket.name, LAKE_FEATURES_PREFIX, "json"),
+          partitionKeys: LAKE_PARTITION_KEYS.map((k) => ({ name: k.name, type: k.type, comment: k.comment })),
+          storageDescriptor: {
+            location: pulumi.interpolate`s3://${this.bucket.name}/${LAKE_FEATURES_PREFIX}`,
+            inputFormat: "org.apache.hadoop.mapred.TextInputFormat",
+            outputFormat: "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+            // timestamps as `yyyy-MM-dd HH:mm:ss.SSS`, the SerDe's default form
+            serDeInfo: { name: "json", serializationLibrary: "org.apache.hive.hcatalog.data.JsonSerDe", parameters: { "serialization.format": "1" } },
+            columns: lakeFeatureColumns(config).map((c) => ({ name: c.name, type: c.type, comment: c.comment })),
+            compressed: true,
+          },
+        },
+        child,
+      );
+    }
 
     // ------------------------------------------------------------------------------------------------- Athena
     this.workgroup = new aws.athena.Workgroup(

@@ -14,9 +14,11 @@
  *   history from SiteWise and the quality columns that exist (`DESCRIBE`). For the same reason Timestream checks
  *   the query against the telemetry table when the scheduled query is created: enable predictive maintenance once
  *   every gateway has sent telemetry.
- * - **Export to the training set.** A scheduled query cannot write S3, and the data lake (Athena) is a separate,
- *   optional component; so the processing step reads the features with Timestream's `UNLOAD` into the pipeline's
- *   artifacts bucket (SSE-KMS with the data key). The pipeline depends only on Timestream and SiteWise.
+ * - **Export.** A scheduled query cannot write S3. For the training set, the processing step reads the features
+ *   with Timestream's `UNLOAD` into the pipeline's artifacts bucket (SSE-KMS with the data key), so the pipeline
+ *   depends only on Timestream and SiteWise. For everyone else, a function scheduled at 40 past every hour copies
+ *   the past hour's features into the data lake (`features/`, the lake's table `machine_features`), where Athena
+ *   joins them with the readings and the state events.
  * - **Training.** A SageMaker pipeline: processing (the region's scikit-learn image, `ml/prepare_training_set.py`)
  *   -> training (the region's built-in XGBoost, network isolated) -> RegisterModel into the factory's model package
  *   group as `PendingManualApproval`. An EventBridge Scheduler schedule starts it weekly; an EventBridge rule tells
@@ -34,7 +36,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { checkName, featureColumns, featureTags, SAMPLES_COLUMN, scopedName, trainingColumns, type FactoryConfig } from "@smart-factory/sdk";
+import { checkName, featureColumns, featureTags, LAKE_FEATURES_PREFIX, SAMPLES_COLUMN, scopedName, trainingColumns, type FactoryConfig } from "@smart-factory/sdk";
 import { arn, policyDocument, renderPolicy, trustPolicy, type AccountContext, type Statement } from "../lib/iam";
 import {
   ARTIFACT_PREFIXES,
@@ -53,6 +55,8 @@ import {
 } from "../lib/maintenance";
 import { bucketName, objectsUnder, SecureBucket } from "../lib/secureBucket";
 import { tableStorage } from "./telemetryStore";
+import { FactoryFunction, type FunctionPlacement } from "../lib/factoryFunction";
+import { scheduleLambda, type LambdaSchedule } from "../lib/lambdaSchedule";
 
 /** Where the processing script lives in the repository. */
 export const PREPARE_SCRIPT_PATH = path.join(__dirname, "..", "ml", PREPARE_SCRIPT);
@@ -82,7 +86,19 @@ export interface PredictiveMaintenanceArgs {
   };
   /** ARNs of the machine assets whose state history the processing step reads. */
   readonly machineAssetArns: readonly pulumi.Input<string>[];
+  /** The data lake the hourly features are exported to (its table `machine_features`), and what the export function needs. */
+  readonly lake?: {
+    readonly bucketName: pulumi.Input<string>;
+    readonly bucketArn: pulumi.Input<string>;
+    readonly logsKeyArn: pulumi.Input<string>;
+    readonly placement?: FunctionPlacement;
+  };
 }
+
+/** When the features export runs: at 40 past every hour, well after the scheduled query (15 past) has written the hour. */
+export const FEATURES_EXPORT_SCHEDULE = "cron(40 * * * ? *)";
+/** The export's input; Scheduler fills in the scheduled time, and the function exports the hour before its hour. */
+export const FEATURES_EXPORT_INPUT = JSON.stringify({ action: "export", scheduledTime: "<aws.scheduler.scheduled-time>" });
 
 /** The parts of an approved model package ARN. */
 export interface ModelPackageRef {
@@ -127,6 +143,9 @@ export class PredictiveMaintenance extends pulumi.ComponentResource {
   readonly approvalRule: aws.cloudwatch.EventRule;
   /** The model's input, in order: one CSV line of these values per scoring request. */
   readonly featureColumns: readonly string[];
+  /** The hourly export of the features to the lake, with its schedule (when the factory has a lake). */
+  readonly featuresExport?: FactoryFunction;
+  readonly featuresExportSchedule?: LambdaSchedule;
   /** The serverless endpoint of the approved model (absent until `approvedModelPackageArn` is set). */
   readonly endpoint?: aws.sagemaker.Endpoint;
   /** Its name, for the detector Lambda's `SCORE_ENDPOINT`. */
@@ -350,6 +369,53 @@ export class PredictiveMaintenance extends pulumi.ComponentResource {
       { ...child, dependsOn: [schedulerPolicy] },
     );
 
+    // ------------------------------------------------------------------------------------------ features export
+    if (args.lake !== undefined) {
+      const lake = args.lake;
+      this.featuresExport = new FactoryFunction(
+        `${name}-features-export`,
+        {
+          factoryId,
+          shortName: "features-export",
+          description: `Exports ${config.factory.name}'s hourly machine features from Timestream to the data lake`,
+          entry: "lambdas/features-export/index.ts",
+          files: { "factory.json": JSON.stringify(config) },
+          region: account.region,
+          statements: featuresExportStatements(account, { featuresTableArn: this.featuresTable.arn, lakeBucketArn: lake.bucketArn, dataKeyArn: args.dataKeyArn }),
+          logsKeyArn: lake.logsKeyArn,
+          memorySize: 256,
+          timeout: 120,
+          environment: {
+            FEATURES_DATABASE: args.telemetry.databaseName,
+            FEATURES_TABLE: this.featuresTable.tableName,
+            LAKE_BUCKET: lake.bucketName,
+            POWERTOOLS_SERVICE_NAME: "features-export",
+            POWERTOOLS_METRICS_NAMESPACE: `SmartFactory/${factoryId}`,
+          },
+          dataKeyArn: args.dataKeyArn,
+          ...(lake.placement === undefined ? {} : { placement: lake.placement }),
+        },
+        child,
+      );
+      this.featuresExportSchedule = scheduleLambda(
+        `${name}-features-export-schedule`,
+        {
+          factoryId,
+          account,
+          id: "features-export-hourly",
+          description: "Hourly: export the past hour's machine features to the data lake",
+          roleDescription: "EventBridge Scheduler invokes the hourly features export",
+          expression: FEATURES_EXPORT_SCHEDULE,
+          functionArn: this.featuresExport.function.arn,
+          input: FEATURES_EXPORT_INPUT,
+          // the input names the hour, so a late delivery still exports the right one
+          retryPolicy: { maximumRetryAttempts: 5, maximumEventAgeInSeconds: 6 * 3600 },
+          dataKeyArn: args.dataKeyArn,
+        },
+        child,
+      );
+    }
+
     // Someone must approve each new model (a failed run is reported by Observability's pipeline-failure rule).
     this.approvalRule = new aws.cloudwatch.EventRule(
       `${name}-awaiting-approval`,
@@ -417,4 +483,23 @@ export class PredictiveMaintenance extends pulumi.ComponentResource {
       scoreEndpointName: this.scoreEndpointName,
     });
   }
+}
+
+/** What the features export may do besides writing its logs and its DLQ: read the features table, write the lake's features. */
+export function featuresExportStatements(
+  account: AccountContext,
+  resources: { readonly featuresTableArn: pulumi.Input<string>; readonly lakeBucketArn: pulumi.Input<string>; readonly dataKeyArn: pulumi.Input<string> },
+): Statement[] {
+  return [
+    { Sid: "ReadTheFeatures", Action: ["timestream:Select"], Resource: [resources.featuresTableArn] },
+    // Timestream's endpoint discovery names no resource
+    { Sid: "DiscoverTimestreamEndpoints", Action: ["timestream:DescribeEndpoints"], Resource: ["*"] },
+    { Sid: "WriteLakeFeatures", Action: ["s3:PutObject"], Resource: [objectsUnder(resources.lakeBucketArn, LAKE_FEATURES_PREFIX)] },
+    {
+      Sid: "EncryptLakeObjectsWithTheDataKey",
+      Action: ["kms:GenerateDataKey"],
+      Resource: [resources.dataKeyArn],
+      Condition: { StringEquals: { "kms:ViaService": `s3.${account.region}.amazonaws.com` } },
+    },
+  ];
 }

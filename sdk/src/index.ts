@@ -33,3 +33,4 @@ export type { EntryIssue } from "./assets/values";
 export * from "./validation";
 export * from "./codecs/sensor";
 export * from "./maintenance/features";
+export * from "./maintenance/lake";

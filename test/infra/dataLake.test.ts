@@ -89,7 +89,9 @@ describe("infra: DataLake (Firehose -> S3 Parquet + Glue + Athena), the three st
     const db = one(r, "aws:glue/catalogDatabase:CatalogDatabase", "lake");
     assert.equal(db.inputs.name, r.stack.replace(/-/g, "_") + "_lake");
     assert.equal(db.inputs.catalogId, MOCK_ACCOUNT);
-    assert.deepEqual(ofType(r, "aws:glue/catalogTable:CatalogTable").map((t) => t.inputs.name).sort(), ["readings", "states"]);
+    // with predictive maintenance, also the hourly features (test/infra/predictiveMaintenance.test.ts)
+    const features = config.features.predictiveMaintenance.enabled ? ["machine_features"] : [];
+    assert.deepEqual(ofType(r, "aws:glue/catalogTable:CatalogTable").map((t) => t.inputs.name).sort(), [...features, "readings", "states"]);
     for (const spec of TABLES) {
       const table = one(r, "aws:glue/catalogTable:CatalogTable", spec.id);
       assert.equal(table.inputs.name, spec.table);
@@ -314,7 +316,7 @@ describe("infra: DataLake (Firehose -> S3 Parquet + Glue + Athena), the three st
     assert.ok(downtime.includes(`date_add('day', -${7 + 1 + LAKE_STATE_CARRY_DAYS}, current_date)`), "states held into the window are read");
   });
 
-  each("exports the lake's bucket, streams, Glue database and tables, workgroup and named query ids", (r) => {
+  each("exports the lake's bucket, streams, Glue database and tables, workgroup and named query ids", (r, config) => {
     const lake = r.exports.lake as Record<string, unknown>;
     assert.deepEqual(lake, {
       bucket: lakeBucket(r).inputs.bucket,
@@ -323,6 +325,7 @@ describe("infra: DataLake (Firehose -> S3 Parquet + Glue + Athena), the three st
       glueDatabase: r.stack.replace(/-/g, "_") + "_lake",
       glueTable: "readings",
       statesGlueTable: "states",
+      featuresGlueTable: config.features.predictiveMaintenance.enabled ? "machine_features" : null,
       athenaWorkgroup: `${r.stack}-lake`,
       athenaResultsBucket: one(r, "aws:s3/bucket:Bucket", "lake-results").inputs.bucket,
       namedQueries: { hourlyReadings: "lake-hourlyReadings-id", shiftDowntime: "lake-shiftDowntime-id" },

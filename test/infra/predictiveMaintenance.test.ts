@@ -1,5 +1,7 @@
 import { strict as assert } from "node:assert";
-import { featureTags, trainingColumns, type FactoryConfig } from "@smart-factory/sdk";
+import { featureTags, lakeFeatureColumns, lakeFeaturesKey, trainingColumns, type FactoryConfig } from "@smart-factory/sdk";
+import { hourOf } from "../../lambdas/features-export/handler";
+import { VPC_ACCESS_ACTIONS } from "../../infra/lib/factoryFunction";
 import { approvedPackage } from "../../infra/components/predictiveMaintenance";
 import { featuresQuery, PIPELINE_PARAMETERS, xgboostImage } from "../../infra/lib/maintenance";
 import { checkStack } from "../../infra/policy/engine";
@@ -136,6 +138,70 @@ describe("infra: PredictiveMaintenance, features, the training pipeline and the 
       const [trust] = trustOf(a, "factory-a-features-query");
       assert.deepEqual(trust?.Principal, { Service: "timestream.amazonaws.com" });
       assert.deepEqual(trust.Condition, { StringEquals: { "aws:SourceAccount": "123456789012" } });
+    });
+  });
+
+  describe("the features export to the lake", () => {
+    const lakeBucket = "factory-a-lake-123456789012-eu-central-1";
+
+    it("at 40 past every hour a function copies the past hour's features into the lake, where the Glue table machine_features reads them", () => {
+      const fn = one(a, "aws:lambda/function:Function", "maintenance-features-export");
+      assert.equal(fn.inputs.name, "factory-a-features-export");
+      assert.deepEqual((fn.inputs.environment as { variables: Record<string, string> }).variables, {
+        FEATURES_DATABASE: "factory-a-telemetry",
+        FEATURES_TABLE: "machine_features",
+        LAKE_BUCKET: lakeBucket,
+        POWERTOOLS_SERVICE_NAME: "features-export",
+        POWERTOOLS_METRICS_NAMESPACE: "SmartFactory/factory-a",
+      });
+      const schedule = one(a, "aws:scheduler/schedule:Schedule", "maintenance-features-export-schedule");
+      assert.equal(schedule.inputs.name, "factory-a-features-export-hourly");
+      assert.equal(schedule.inputs.scheduleExpression, "cron(40 * * * ? *)");
+      const target = schedule.inputs.target as { arn: string; input: string; deadLetterConfig: { arn: string }; retryPolicy: Record<string, number> };
+      assert.equal(target.arn, fn.state.arn);
+      // the function exports the hour before the scheduled time's hour: the one the scheduled query wrote at :15
+      const delivered = JSON.parse(target.input.replace("<aws.scheduler.scheduled-time>", "2026-11-25T09:40:00Z")) as unknown; // as Scheduler fills it in
+      assert.equal(hourOf(delivered, Date.UTC(2026, 10, 25, 9, 40)), Date.UTC(2026, 10, 25, 8));
+      assert.equal(target.deadLetterConfig.arn, one(a, "aws:sqs/queue:Queue", "maintenance-features-export-schedule-dlq").state.arn);
+      assert.equal(target.retryPolicy.maximumEventAgeInSeconds, 6 * 3600);
+
+      const table = one(a, "aws:glue/catalogTable:CatalogTable", "lake-features");
+      assert.equal(table.inputs.name, "machine_features");
+      assert.equal(table.inputs.databaseName, "factory_a_lake");
+      const storage = table.inputs.storageDescriptor as { location: string; columns: { name: string; type: string }[]; serDeInfo: { serializationLibrary: string } };
+      assert.equal(storage.location, `s3://${lakeBucket}/features/`);
+      assert.equal(storage.serDeInfo.serializationLibrary, "org.apache.hive.hcatalog.data.JsonSerDe");
+      const config = loadFactoryConfigFromStack("factory-a");
+      assert.deepEqual(storage.columns.map((c) => [c.name, c.type]), lakeFeatureColumns(config).map((c) => [c.name, c.type]));
+      assert.deepEqual(storage.columns.slice(0, 5).map((c) => c.name), ["machine_type", "machine", "hour", "samples", "motorTemperature_avg"]);
+      const parameters = table.inputs.parameters as Record<string, string>;
+      assert.equal(parameters.classification, "json");
+      assert.equal(parameters["storage.location.template"], `s3://${lakeBucket}/features/factory=\${factory}/line=\${line}/dt=\${dt}/`);
+      // what the function writes is where the table looks
+      assert.ok(lakeFeaturesKey("factory-a", "press-line-1", Date.UTC(2026, 10, 25, 8)).startsWith("features/factory=factory-a/line=press-line-1/dt=2026-11-25/"));
+      assert.deepEqual((a.exports.lake as { featuresGlueTable: string }).featuresGlueTable, "machine_features");
+    });
+
+    it("its role reads the features table and writes the lake's features prefix: nothing else", () => {
+      const featuresArn = String(one(a, "aws:timestreamwrite/table:Table", "maintenance-features").state.arn);
+      assert.deepEqual(grants(policyOfRole(a, "factory-a-features-export")), {
+        ReadTheFeatures: [["timestream:Select"], [featuresArn]],
+        DiscoverTimestreamEndpoints: [["timestream:DescribeEndpoints"], ["*"]],
+        WriteLakeFeatures: [["s3:PutObject"], [`arn:aws:s3:::${lakeBucket}/features/*`]],
+        EncryptLakeObjectsWithTheDataKey: [["kms:GenerateDataKey"], [dataKeyArn(a)]],
+        FailedInvocationsToDlq: [["sqs:SendMessage"], [String(one(a, "aws:sqs/queue:Queue", "maintenance-features-export-dlq").state.arn)]],
+        UseTheDataKey: [["kms:Decrypt", "kms:GenerateDataKey"], [dataKeyArn(a)]],
+        WriteOwnLogs: [["logs:CreateLogStream", "logs:PutLogEvents"], [`${String(one(a, "aws:cloudwatch/logGroup:LogGroup", "maintenance-features-export").state.arn)}:*`]],
+        // factory-a has a VPC: the function runs in it
+        NetworkInterfacesInTheVpc: [[...VPC_ACCESS_ACTIONS].sort(), ["*"]],
+      });
+    });
+
+    it("alarms when it fails, is throttled, or an invocation or a scheduled export lands in a dead-letter queue", () => {
+      const alarms = ofType(a, "aws:cloudwatch/metricAlarm:MetricAlarm").map((x) => String(x.inputs.name));
+      for (const name of ["features-export-errors", "features-export-throttles", "features-export-dead-letters", "features-export-schedule-dead-letters"]) {
+        assert.ok(alarms.includes(`factory-a-${name}`), name);
+      }
     });
   });
 
@@ -318,5 +384,8 @@ describe("infra: PredictiveMaintenance, features, the training pipeline and the 
     assert.equal(c.resources.filter((x) => /^aws:(sagemaker|timestreamquery)\//.test(x.type) || x.type === "aws:scheduler/schedule:Schedule" && x.name.startsWith("maintenance")).length, 0);
     assert.ok(!c.resources.some((x) => x.type === "smart-factory:maintenance:PredictiveMaintenance"));
     assert.deepEqual(c.exports.predictiveMaintenance, { status: "disabled by config (smart-factory:features.predictiveMaintenance.enabled = false)" });
+    assert.ok(!c.resources.some((x) => x.type === "aws:glue/catalogTable:CatalogTable" && x.inputs.name === "machine_features"), "no features table in the lake");
+    assert.ok(!c.resources.some((x) => x.type === "aws:lambda/function:Function" && x.inputs.name === "factory-c-features-export"), "no features export");
+    assert.equal((c.exports.lake as { featuresGlueTable: unknown }).featuresGlueTable, null);
   });
 });

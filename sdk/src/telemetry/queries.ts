@@ -231,7 +231,7 @@ export interface TelemetryQueries {
 // ---------------------------------------------------------------------------------------------- the runner
 
 /** A page of a query as Timestream returned it. */
-interface ResultPage {
+export interface ResultPage {
   readonly queryId: string;
   readonly index: number;
   readonly columns: readonly ColumnInfo[];
@@ -276,13 +276,13 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
 }
 
 /**
- * Runs one query built by `./sql` and yields its pages, following `NextToken` until Timestream has no more (every
+ * Runs one query (its text built with the quoting helpers of `./sql`, never from raw input) and yields its pages, following `NextToken` until Timestream has no more (every
  * call repeats the same query text, as pagination requires). On abort, or when the consumer stops early, the
  * running query is cancelled (best effort: if `CancelQuery` fails, the query ends at its own timeout). A query
  * aborted before its first page arrived has no `QueryId` yet, so it cannot be cancelled: the request is abandoned
  * and Timestream ends the query by itself. An error in the middle of a stream also cancels the query.
  */
-async function* runQuery(
+export async function* runQuery(
   client: TimestreamQueryClient,
   queryString: string,
   options: { readonly maxRows?: number; readonly signal?: AbortSignal },
