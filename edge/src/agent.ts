@@ -145,6 +145,21 @@ export const jsonLog: Log = (level, message, fields = {}) => {
   process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level, message, ...fields })}\n`);
 };
 
+/** The most a reading waits in the buffer for the readings of its machine and timestamp (see {@link settleWindowMs}). */
+export const MAX_SETTLE_MS = 15_000;
+
+/**
+ * How long the gateway's readings wait in the buffer before they may join a batch: twice the longest sampling
+ * (hence publishing) interval of its machines' tags and half a second, at most {@link MAX_SETTLE_MS}. The readings
+ * of a machine that share a timestamp (one PLC scan) reach the agent in different subscriptions: a value written
+ * at T is sampled up to one interval later and published up to one interval after that. The cloud needs them in
+ * one batch (one Timestream record per machine and timestamp, whose content decides its version).
+ */
+export function settleWindowMs(plan: GatewayPlan): number {
+  const longest = Math.max(0, ...plan.machines.flatMap((m) => m.type.tags.map((t) => t.samplingIntervalMs)));
+  return Math.min(MAX_SETTLE_MS, 2 * longest + 500);
+}
+
 /** How the agent is assembled; tests replace the broker URL, TLS material, adapters and intervals. */
 export interface AgentOptions {
   readonly plan: GatewayPlan;
@@ -155,6 +170,8 @@ export interface AgentOptions {
   /** Options passed to the publisher beyond what the plan gives. */
   readonly publisher?: Partial<PublisherOptions>;
   readonly healthIntervalMs?: number;
+  /** How long readings settle in the buffer before they may be batched (default {@link settleWindowMs}). */
+  readonly settleMs?: number;
   readonly log?: Log;
   readonly now?: () => number;
 }
@@ -181,6 +198,7 @@ export class Agent {
       factoryId: plan.config.factory.factory.id,
       gatewayId: plan.gateway.id,
       limits: { maxBytes: settings.buffer.maxBytes, maxAgeHours: settings.buffer.maxAgeHours, onOverflow: settings.buffer.onOverflow },
+      settleMs: options.settleMs ?? settleWindowMs(plan),
       onOverflow: (event: OverflowEvent) => {
         log("warn", event.message, { overflow: event });
       },

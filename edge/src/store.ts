@@ -76,6 +76,14 @@ export interface StoreOptions {
   readonly onOverflow?: (event: OverflowEvent) => void;
   /** The clock (epoch ms), for append times, `sentAt` and expiry; injectable for tests. */
   readonly now?: () => number;
+  /**
+   * How long a reading waits before it may join a batch (default 0), so that the readings of a machine with the
+   * same timestamp, which OPC UA delivers in the notifications of different subscriptions up to a publishing
+   * interval apart, leave together: the cloud builds one Timestream record per machine and timestamp, and a
+   * record split over two batches would conflict with itself. Set it to the gateway's longest publishing interval
+   * and a margin. A backlog is older than this and goes at once.
+   */
+  readonly settleMs?: number;
 }
 
 /** An item the agent refused, kept for the OT engineer. */
@@ -222,6 +230,8 @@ export function openStore(options: StoreOptions): EdgeStore {
     throw new RangeError(`store limits must be positive (maxBytes ${limits.maxBytes}, maxAgeHours ${limits.maxAgeHours})`);
   }
   const clock = options.now ?? Date.now;
+  const settleMs = options.settleMs ?? 0;
+  if (!(Number.isFinite(settleMs) && settleMs >= 0)) throw new RangeError(`settleMs: expected a number of milliseconds >= 0, got ${String(options.settleMs)}`);
   const report =
     options.onOverflow ??
     ((event: OverflowEvent) => {
@@ -524,6 +534,34 @@ export function openStore(options: StoreOptions): EdgeStore {
     },
 
     nextBatch(maxBytes) {
+      /**
+       * How many of `readings` the batch keeps so that no machine-and-timestamp group is split at its end: the
+       * readings after the stop that arrived within a settle window (or a second) of the stop belong to groups
+       * that must not be cut; the batch ends before the first taken member of any of them. When the batch stopped
+       * because it was full and would be left empty, it keeps everything (a group larger than a batch cannot be
+       * kept whole); when it stopped at readings not settled yet, it may be empty: they settle soon.
+       */
+      const groupBoundary = (readings: readonly Reading[], stop: ReadingRow, full: boolean): number => {
+        const window = Math.max(settleMs, 1000);
+        const open = new Set<string>();
+        let from = stop.id - 1;
+        for (let done = false; !done; ) {
+          const rows = unclaimedChunk.all(from, CHUNK);
+          for (const row of rows) {
+            if (row.appended_at > stop.appended_at + window) {
+              done = true;
+              break;
+            }
+            const r = JSON.parse(row.body) as Reading;
+            open.add(`${r.machineId}@${r.timestamp}`);
+            from = row.id;
+          }
+          if (rows.length < CHUNK) break;
+        }
+        const cut = readings.findIndex((r) => open.has(`${r.machineId}@${r.timestamp}`));
+        if (cut < 0) return readings.length;
+        return cut === 0 && full ? readings.length : cut;
+      };
       if (!(maxBytes >= MIN_BATCH_BYTES)) {
         throw new RangeError(`nextBatch(maxBytes = ${maxBytes}): at least ${MIN_BATCH_BYTES} bytes`);
       }
@@ -542,9 +580,18 @@ export function openStore(options: StoreOptions): EdgeStore {
         const taken: ReadingRow[] = [];
         const readings: Reading[] = [];
         let after = claimedUpto.get()?.upto ?? 0;
+        const settledBy = now - settleMs;
+        /** The first reading left out, where the batch stops (too full, or not settled yet). */
+        let stoppedAt: ReadingRow | undefined;
+        let stoppedFull = false;
         for (let full = false; !full; ) {
           const rows = unclaimedChunk.all(after, CHUNK);
           for (const row of rows) {
+            if (row.appended_at > settledBy) {
+              stoppedAt = row;
+              full = true;
+              break;
+            }
             after = row.id;
             const reading = JSON.parse(row.body) as Reading;
             let fits: boolean;
@@ -562,6 +609,8 @@ export function openStore(options: StoreOptions): EdgeStore {
             }
             if (problem === undefined && sizer.count > 0) {
               full = true; // the batch is full: this reading starts the next one
+              stoppedAt = row;
+              stoppedFull = true;
               break;
             }
             // Alone in an empty batch and still too big (or not encodable): it can never be sent, and left in
@@ -572,6 +621,11 @@ export function openStore(options: StoreOptions): EdgeStore {
             delta.readingBytes -= row.bytes;
           }
           if (rows.length < CHUNK) break;
+        }
+        if (stoppedAt !== undefined) {
+          const keep = groupBoundary(readings, stoppedAt, stoppedFull);
+          taken.length = keep;
+          readings.length = keep;
         }
         const first = taken[0];
         const last = taken[taken.length - 1];

@@ -160,6 +160,68 @@ describe("edge store", () => {
     assert.equal(next.readings[0]?.value, (taken.readings[taken.readings.length - 1]?.value as number) + 1);
   });
 
+  describe("keeping a machine's readings of one timestamp together (one Timestream record each)", () => {
+    /** `tags` readings of machine `machine` at `timestamp`. */
+    const group = (machine: string, timestamp: number, tags: readonly string[]): Reading[] =>
+      tags.map((tag, i) => ({ machineId: machine as MachineId, tag: tag as TagName, timestamp, clock: "source" as const, value: i, unit: "rpm" as const, quality: "good" as const }));
+    const keys = (b: PendingBatch): string[] => [...new Set(b.readings.map((r) => `${r.machineId}@${r.timestamp - T0}`))];
+
+    it("holds readings back until they settled, so that a timestamp's later readings still join them", () => {
+      let now = T0;
+      const store = open({ settleMs: 1500, now: () => now });
+      store.appendReadings(group("m-1", T0, ["a", "b"]), now);
+      now += 1000;
+      assert.equal(store.nextBatch(64 * 1024), undefined, "nothing is settled yet");
+      // the slower subscription's reading of the same scan arrives a second later
+      store.appendReadings(group("m-1", T0, ["c"]), now);
+      now += 600;
+      // the first two settled; the third has not, and it shares their timestamp: none goes yet
+      assert.equal(store.nextBatch(64 * 1024), undefined);
+      now += 1000;
+      const batch = store.nextBatch(64 * 1024);
+      assert.ok(batch);
+      assert.deepEqual(batch.readings.map((r) => r.tag), ["a", "b", "c"]);
+    });
+
+    it("a settled timestamp goes while a newer one waits", () => {
+      let now = T0;
+      const store = open({ settleMs: 1500, now: () => now });
+      store.appendReadings(group("m-1", T0, ["a", "b"]), now);
+      now += 2000;
+      store.appendReadings(group("m-1", T0 + 2000, ["a", "b"]), now);
+      const batch = store.nextBatch(64 * 1024);
+      assert.ok(batch);
+      assert.deepEqual(keys(batch), ["m-1@0"]);
+      store.ackBatch(batch.id);
+      assert.equal(store.nextBatch(64 * 1024), undefined);
+    });
+
+    it("a full batch ends before a timestamp it would split; the group goes whole in the next", () => {
+      const store = open();
+      const readings = [...group("m-1", T0, ["a", "b", "c", "d"]), ...group("m-2", T0, ["a", "b", "c", "d"])];
+      for (let i = 0; i < 40; i++) readings.push(...group(`m-${3 + i}`, T0 + 7, ["a", "b", "c", "d", "e", "f"]));
+      store.appendReadings(readings, T0);
+      const batches = drain(store, 400);
+      assert.ok(batches.length > 2, `${batches.length} batches`);
+      const seen = new Map<string, number>();
+      for (const b of batches) for (const key of keys(b)) seen.set(key, (seen.get(key) ?? 0) + 1);
+      for (const [key, count] of seen) assert.equal(count, 1, `${key} is in ${count} batches`);
+      assert.equal(batches.reduce((n, b) => n + b.readings.length, 0), readings.length, "every reading leaves once");
+    });
+
+    it("a backlog older than the settle time goes at once", () => {
+      let now = T0;
+      const store = open({ settleMs: 5000, now: () => now });
+      store.appendReadings(numbered(0, 500), now);
+      now += 60_000;
+      assert.equal(drain(store, 64 * 1024).reduce((n, b) => n + b.readings.length, 0), 500);
+    });
+
+    it("refuses a negative settle time, naming it", () => {
+      assert.throws(() => open({ settleMs: -1 }), /settleMs: expected a number of milliseconds >= 0, got -1/);
+    });
+  });
+
   describe("overflow", () => {
     const readingBytes = Buffer.byteLength(JSON.stringify(numbered(100, 1)[0]));
 
