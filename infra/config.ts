@@ -6,8 +6,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { check, describeValue, type ContractIssue, type FactoryConfig, FactoryConfig as FactoryConfigCodec, formatPath } from "@smart-factory/sdk";
 
-/** Config namespace of this project (`smart-factory:<key>` in the stack files). */
-export const PROJECT_NAMESPACE = "smart-factory";
+import { PROJECT_NAMESPACE } from "./stackFiles";
+
+export { PROJECT_NAMESPACE };
 
 /** The stack config key each top-level section of `FactoryConfig` is read from. */
 export const CONFIG_KEYS: Readonly<Record<keyof FactoryConfig, string>> = {

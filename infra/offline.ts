@@ -3,30 +3,12 @@
  * AWS would (ids, ARNs, the provider functions the program calls) and record every resource with its inputs,
  * parent and protection. `npm run plan` prints the result; the tests assert on it.
  */
-import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { parse } from "yaml";
 
-/** The repository root (this file is in infra/). */
-export const REPO_ROOT = path.resolve(__dirname, "..");
+import { REPO_ROOT, readStackConfig } from "./stackFiles";
 
-/** The stacks of the project, from the `Pulumi.<stack>.yaml` files at the root. */
-export function stackNames(): string[] {
-  return fs
-    .readdirSync(REPO_ROOT)
-    .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
-    .filter((s): s is string => s !== undefined)
-    .sort();
-}
-
-/** The parsed `config:` section of a stack file; an unknown stack is an error naming the stacks there are. */
-export function readStackConfig(stack: string): Record<string, unknown> {
-  const file = path.join(REPO_ROOT, `Pulumi.${stack}.yaml`);
-  if (!fs.existsSync(file)) throw new Error(`no stack ${JSON.stringify(stack)}: there is no ${path.basename(file)} (stacks: ${stackNames().join(", ")})`);
-  const doc = parse(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null;
-  return structuredClone(doc?.config ?? {});
-}
+export { REPO_ROOT, readStackConfig, stackNames } from "./stackFiles";
 
 /** Config values as the engine passes them: strings as they are, everything else as JSON text. */
 export function engineConfig(config: Record<string, unknown>): Record<string, string> {
