@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: runs every benchmark of this folder (each module exporting `run()`), prints each result as a
- * JSON line, and writes them all with the machine they ran on to `bench/results.json`.
+ * JSON line, and writes them all with the machine they ran on to `bench/results.json`, and a short summary for
+ * people to `bench/results.md`.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -22,10 +23,37 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(result));
   }
   const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "unknown", memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.arch()}` };
-  fs.writeFileSync(path.join(__dirname, "results.json"), `${JSON.stringify({ ranAt: new Date().toISOString(), machine, results }, null, 2)}\n`);
+  const ranAt = new Date().toISOString();
+  fs.writeFileSync(path.join(__dirname, "results.json"), `${JSON.stringify({ ranAt, machine, results }, null, 2)}\n`);
+  fs.writeFileSync(path.join(__dirname, "results.md"), summary(ranAt, machine, results));
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+/** A figure as people read it: three significant digits, thousands separated. */
+export function figure(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  const rounded = Math.abs(value) >= 100 ? Math.round(value) : Number(value.toPrecision(3));
+  return rounded.toLocaleString("en-US", { maximumFractionDigits: 3 });
+}
+
+/** The markdown summary: the machine, then each benchmark's figures and how they were measured. */
+export function summary(ranAt: string, machine: Record<string, string | number>, results: readonly BenchResult[]): string {
+  const lines = [
+    "# Benchmark results",
+    "",
+    `Run ${ranAt} on ${String(machine.cpus)} cores (${String(machine.cpuModel)}), ${String(machine.memoryGiB)} GiB, Node.js ${String(machine.node)}, ${String(machine.platform)}.`,
+    "Figures from one run on a shared machine: compare ratios measured in the same run, not absolutes across runs.",
+  ];
+  for (const result of results) {
+    lines.push("", `## ${result.name}`, "", "| figure | value |", "|---|---|");
+    for (const [name, value] of Object.entries(result.figures)) lines.push(`| ${name} | ${figure(value)} |`);
+    lines.push("", result.notes);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
