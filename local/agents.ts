@@ -59,6 +59,8 @@ export interface StartAgentsOptions extends AgentWiring {
   readonly healthIntervalMs: number;
   /** Where the agents' log lines go (the box keeps them out of its live view). */
   readonly log: Log;
+  /** How long the OPC UA adapters gather part counts into one state message (the box's speed shortens it). */
+  readonly countIntervalMs?: number;
   /** Back-off of the agents' reconnections (the box shortens it so an outage's end is seen quickly). */
   readonly reconnect?: { readonly initialDelayMs: number; readonly maxDelayMs: number };
 }
@@ -74,7 +76,7 @@ export async function startAgents(options: StartAgentsOptions): Promise<Agent[]>
     const plan = planGateway(JSON.parse(JSON.stringify(document)) as unknown, thingName(factoryId, gateway.id));
     const agent = new Agent({
       plan,
-      adapters: (intake) => [opcuaAdapter(plan, intake, { log: options.log })],
+      adapters: (intake) => [opcuaAdapter(plan, intake, { log: options.log, ...(options.countIntervalMs === undefined ? {} : { adapter: { countIntervalMs: options.countIntervalMs } }) })],
       healthIntervalMs: options.healthIntervalMs,
       log: options.log,
       ...(options.reconnect === undefined ? {} : { publisher: { backoff: { baseMs: options.reconnect.initialDelayMs, capMs: options.reconnect.maxDelayMs } } }),

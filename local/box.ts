@@ -17,6 +17,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { thingName, type FactoryConfig } from "@smart-factory/sdk";
 import type { Agent } from "../edge/src/agent";
+import { DEFAULT_COUNT_INTERVAL_MS } from "../edge/src/opcua";
 import { stackFactoryConfig } from "../infra/stackFiles";
 import { startAgents } from "./agents";
 import { startCloudBroker, startSensorBroker, type CloudBroker, type CloudMessage, type SensorBroker } from "./broker";
@@ -150,6 +151,8 @@ export async function startFactoryBox(options: BoxOptions = {}): Promise<Factory
       pki,
       dataDir: path.join(runDir, "agents"),
       healthIntervalMs: options.healthIntervalMs ?? 2000,
+      // a gateway gathers part counts for 10 s; at speed, for as much factory time, but a second at least
+      countIntervalMs: Math.max(1000, DEFAULT_COUNT_INTERVAL_MS / speed),
       log,
       reconnect: { initialDelayMs: 200, maxDelayMs: 2000 },
     });

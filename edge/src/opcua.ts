@@ -45,6 +45,7 @@ import {
   type MachineState,
   type MachineStateEvent,
   type OpcUaConnection,
+  type SiteWiseStateMessage,
   type Quality,
   type Reading,
   type TagSpec,
@@ -61,6 +62,12 @@ export interface OpcUaSecurity {
   readonly securityPolicy: OpcUaConnection["securityPolicy"];
 }
 
+/**
+ * Default of {@link OpcUaAdapterOptions.countIntervalMs}: 500 machines making parts send at most 50 count messages
+ * a second, and a part is reported at most 10 s after it was made (stamped with the counter's own time).
+ */
+export const DEFAULT_COUNT_INTERVAL_MS = 10_000;
+
 /** How to run the adapter. Everything but `plan` and `intake` has a default fit for a gateway. */
 export interface OpcUaAdapterOptions {
   readonly plan: GatewayPlan;
@@ -75,6 +82,13 @@ export interface OpcUaAdapterOptions {
   readonly queueSize?: number;
   /** Sampling and publishing interval of the state register and counters (default 100 ms). */
   readonly signalSamplingIntervalMs?: number;
+  /**
+   * How long part counts of a machine whose state does not change are gathered into one state message (default
+   * {@link DEFAULT_COUNT_INTERVAL_MS}). A state change goes at once, with the parts counted before it. A message
+   * per counter change would be one publish per part: a line of fast presses alone would pass IoT Core's 100
+   * publishes per second and connection.
+   */
+  readonly countIntervalMs?: number;
   /** Publishing intervals without notifications before the server sends a keep-alive (default 10). */
   readonly maxKeepAliveCount?: number;
   /** First sequence of the gateway's state messages (the agent passes the next unused one; default 0). */
@@ -288,6 +302,12 @@ interface MachineContext {
   bad: number | undefined;
   pendingGood: number;
   pendingBad: number;
+  /** The counters' own time of the first and the newest part not reported yet, and the newest's clock. */
+  pendingFrom: number | undefined;
+  pendingAt: number | undefined;
+  pendingClock: Reading["clock"];
+  /** The time of the machine's last state message. */
+  lastEventAt: number | undefined;
   /** Node ids whose latest sample had a bad status. */
   readonly badNodes: Set<string>;
 }
@@ -330,6 +350,8 @@ export class OpcUaAdapter {
   private readonly log: (level: "info" | "warn", message: string) => void;
   private readonly queueSize: number;
   private readonly maxKeepAliveCount: number;
+  private readonly countIntervalMs: number;
+  private countTimer: NodeJS.Timeout | undefined;
   private sequence: number;
   private queue: Arrival[] = [];
   private flushScheduled = false;
@@ -347,6 +369,8 @@ export class OpcUaAdapter {
       });
     this.queueSize = options.queueSize ?? 10;
     this.maxKeepAliveCount = options.maxKeepAliveCount ?? 10;
+    this.countIntervalMs = options.countIntervalMs ?? DEFAULT_COUNT_INTERVAL_MS;
+    if (!(Number.isFinite(this.countIntervalMs) && this.countIntervalMs >= 0)) throw new RangeError(`countIntervalMs: expected a number of milliseconds >= 0, got ${String(options.countIntervalMs)}`);
     this.sequence = options.firstStateSequence ?? 0;
     const signalInterval = options.signalSamplingIntervalMs ?? 100;
     const byUrl = new Map<string, EndpointContext>();
@@ -361,7 +385,7 @@ export class OpcUaAdapter {
       } else if (endpoint.security.securityMode !== security.securityMode || endpoint.security.securityPolicy !== security.securityPolicy) {
         this.log("warn", `opcua: ${machine.id} asks for ${security.securityMode}/${security.securityPolicy} at ${url}, which is already used with ${endpoint.security.securityMode}/${endpoint.security.securityPolicy}; the first machine's security applies`);
       }
-      const context: MachineContext = { placement, id: machine.id, state: undefined, good: undefined, bad: undefined, pendingGood: 0, pendingBad: 0, badNodes: new Set() };
+      const context: MachineContext = { placement, id: machine.id, state: undefined, good: undefined, bad: undefined, pendingGood: 0, pendingBad: 0, pendingFrom: undefined, pendingAt: undefined, pendingClock: "source", lastEventAt: undefined, badNodes: new Set() };
       endpoint.machines.push(context);
       for (const tag of type.tags) {
         const nodeId = machine.tags[tag.name];
@@ -402,6 +426,12 @@ export class OpcUaAdapter {
   /** Connect to every endpoint and subscribe. Resolves when each is subscribed or has failed a first attempt. */
   async start(): Promise<void> {
     this.stopped = false;
+    if (this.countIntervalMs > 0) {
+      this.countTimer ??= setInterval(() => {
+        this.flushCounts(false);
+      }, Math.max(50, this.countIntervalMs / 4));
+      this.countTimer.unref();
+    }
     await this.prepareCertificates();
     await Promise.all(this.endpoints.map((endpoint) => this.startEndpoint(endpoint)));
   }
@@ -428,6 +458,10 @@ export class OpcUaAdapter {
       }),
     );
     this.flush();
+    if (this.countTimer !== undefined) clearInterval(this.countTimer);
+    this.countTimer = undefined;
+    // the parts counted since the last message go now: the buffer keeps them across the restart
+    this.flushCounts(true);
     if (this.certificateManager !== undefined) await this.certificateManager.dispose();
     this.certificateManager = undefined;
   }
@@ -693,16 +727,20 @@ export class OpcUaAdapter {
       }
       const event = this.signalChange(machine, node.what.signal, node, sample, receivedAt);
       if (event !== undefined) {
-        push(states, machine, toSiteWiseStateMessage(event, {
-          factoryId: this.options.plan.config.factory.factory.id,
-          gatewayId: this.options.plan.gateway.id,
-          lineId: machine.placement.line.id,
-          sequence: this.sequence++,
-        }));
+        push(states, machine, this.stateMessage(machine, event));
       }
     }
     for (const [machine, list] of readings) this.options.intake.readings(list, `opcua:${machine.id}`);
     for (const [machine, list] of states) this.options.intake.states(list, `opcua:${machine.id}`);
+  }
+
+  private stateMessage(machine: MachineContext, event: MachineStateEvent): SiteWiseStateMessage {
+    return toSiteWiseStateMessage(event, {
+      factoryId: this.options.plan.config.factory.factory.id,
+      gatewayId: this.options.plan.gateway.id,
+      lineId: machine.placement.line.id,
+      sequence: this.sequence++,
+    });
   }
 
   /** Apply one change of the state register or a counter; the event to emit, if any. */
@@ -736,16 +774,46 @@ export class OpcUaAdapter {
     if (step.increment === 0) return undefined;
     if (signal === "goodCount") machine.pendingGood += step.increment;
     else machine.pendingBad += step.increment;
-    // Parts made before the first state are carried into the first event: a state event needs a state.
-    return machine.state === undefined ? undefined : this.event(machine, timestamp, clock);
+    machine.pendingFrom ??= timestamp;
+    machine.pendingAt = Math.max(machine.pendingAt ?? timestamp, timestamp);
+    machine.pendingClock = clock;
+    // Parts made before the first state are carried into the first event: a state event needs a state. Parts of a
+    // machine whose state holds are gathered and go together, stamped with the newest counter's time.
+    if (machine.state === undefined || timestamp - machine.pendingFrom < this.countIntervalMs) return undefined;
+    return this.event(machine, machine.pendingAt, clock);
   }
 
   private event(machine: MachineContext, timestamp: number, clock: Reading["clock"]): MachineStateEvent | undefined {
     if (machine.state === undefined) return undefined;
-    const event = { machineId: machine.id, timestamp, clock, state: machine.state, goodIncrement: machine.pendingGood, badIncrement: machine.pendingBad } as MachineStateEvent;
+    // SiteWise keeps one value per property and timestamp: a second message at the same time (a state change in
+    // the scan that also counted parts) would overwrite the first's part counts. Each message gets its own time.
+    const at = machine.lastEventAt !== undefined && timestamp <= machine.lastEventAt ? machine.lastEventAt + 1 : timestamp;
+    machine.lastEventAt = at;
+    const event = { machineId: machine.id, timestamp: at, clock, state: machine.state, goodIncrement: machine.pendingGood, badIncrement: machine.pendingBad } as MachineStateEvent;
     machine.pendingGood = 0;
     machine.pendingBad = 0;
+    machine.pendingFrom = undefined;
+    machine.pendingAt = undefined;
     return event;
+  }
+
+  /**
+   * Send the parts gathered for longer than the count interval (of wall-clock time: a machine that stopped making
+   * parts has no newer counter to trigger it), or all of them when `all`, each stamped with its counter's newest time.
+   */
+  private flushCounts(all: boolean): void {
+    const now = this.now();
+    const states = new Map<MachineContext, unknown[]>();
+    for (const endpoint of this.endpoints) {
+      for (const machine of endpoint.machines) {
+        const at = machine.pendingAt;
+        if (at === undefined || machine.state === undefined) continue;
+        if (!all && now - (machine.pendingFrom ?? at) < this.countIntervalMs) continue;
+        const event = this.event(machine, at, machine.pendingClock);
+        if (event !== undefined) push(states, machine, this.stateMessage(machine, event));
+      }
+    }
+    for (const [machine, list] of states) this.options.intake.states(list, `opcua:${machine.id}`);
   }
 }
 

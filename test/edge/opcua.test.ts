@@ -127,6 +127,8 @@ describe("edge OPC UA adapter", function () {
         security: NONE,
         pkiFolder: PKI,
         signalSamplingIntervalMs: 50,
+        // every counter change its own message: the steps below check each (gathering is tested on its own)
+        countIntervalMs: 0,
         reconnect: { initialDelayMs: 200, maxDelayMs: 1000 },
         log: (level, message) => logs.push(`${level}: ${message}`),
       });
@@ -243,6 +245,63 @@ describe("edge OPC UA adapter", function () {
       const letter = store.listDeadLetters().find((l) => l.reason.includes("press-02: state register"));
       assert.match(letter?.reason ?? "", /opcua:press-02: state register ns=3;s=PL1.Press02.State value 42 is no state code of machine type servo-press/);
       assert.ok(logs.some((l) => /press-02 goodCount dropped from 500 to 3 \(counter reset/.test(l)));
+    });
+
+    it("gathers the part counts of a machine whose state holds into one message per count interval; a state change sends them at once", async () => {
+      const p2 = machineNodes("press-02").signals;
+      const ownDir = fs.mkdtempSync(path.join(os.tmpdir(), "sf-opcua-counts-"));
+      const own = openTestStore(ownDir, plan);
+      const gathering = new OpcUaAdapter({
+        plan,
+        intake: new Intake(plan, own),
+        endpointOverride: (machine) => (machine.id === "press-01" ? serverA.endpointUrl : serverB.endpointUrl),
+        security: NONE,
+        pkiFolder: PKI,
+        signalSamplingIntervalMs: 50,
+        countIntervalMs: 1500,
+        reconnect: { initialDelayMs: 200, maxDelayMs: 1000 },
+        log: () => undefined,
+      });
+      const messages: SiteWiseStateMessage[] = [];
+      const take = (): SiteWiseStateMessage[] => {
+        for (let pending = own.nextStates(100); pending.length > 0; pending = own.nextStates(100)) {
+          messages.push(...pending.map((p) => p.message).filter((m) => m.machineId === "press-02"));
+          own.ackStates(pending.map((p) => p.id));
+        }
+        return messages;
+      };
+      try {
+        serverB.set(p2.state, 2);
+        serverB.set(p2.goodCount, 1000);
+        serverB.set(p2.badCount, 50);
+        await gathering.start();
+        await waitFor("the first state", () => take().length > 0);
+        const from = messages.length;
+        // five parts, 100 ms apart: one message when the interval has passed, stamped with the last counter's time
+        let lastAt = 0;
+        for (let i = 1; i <= 5; i++) {
+          lastAt = Date.now();
+          serverB.set(p2.goodCount, { value: 1000 + i, sourceTimestamp: new Date(lastAt) });
+          await sleep(100);
+        }
+        await waitFor("the gathered parts", () => take().length > from, 5000);
+        await sleep(300);
+        const gathered = take().slice(from);
+        assert.deepEqual(gathered.map((m) => [m.stateCode, m.goodIncrement, m.badIncrement]), [[1, 5, 0]]);
+        assert.equal(gathered[0]!.timeInSeconds * 1000 + Math.floor(gathered[0]!.offsetInNanos / 1e6), lastAt);
+        // two more parts, then a fault: the parts go with the state change, at once
+        const before = messages.length;
+        serverB.set(p2.goodCount, 1007);
+        await sleep(200);
+        serverB.set(p2.state, 9);
+        await waitFor("the fault", () => take().length > before, 1000);
+        assert.deepEqual(take().slice(before).map((m) => [m.stateCode, m.goodIncrement]), [[2, 2]]);
+      } finally {
+        await gathering.stop();
+        own.close();
+        fs.rmSync(ownDir, { recursive: true, force: true });
+        serverB.set(p2.state, 2);
+      }
     });
 
     it("marks the outage with a bad reading per tag and resumes by itself after the server restarts", async () => {
