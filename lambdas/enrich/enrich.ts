@@ -16,6 +16,7 @@ import {
   parseTopic,
   qualityMeasureName,
   ReadingValidator,
+  tagSetOf,
   TELEMETRY_MEASURE_NAME,
   TelemetryRuleEvent,
   thingName,
@@ -155,7 +156,7 @@ export class Enricher {
         machine_type: placement.type.id,
         machine: placement.machine.id,
       };
-      // Order of TELEMETRY_DIMENSIONS: factory, line, machine_type, machine.
+      // Order of TELEMETRY_DIMENSIONS: factory, line, machine_type, machine (tag_set is added per record).
       const dimensions = (["factory", "line", "machine_type", "machine"] as const).map((name) => ({
         Name: name,
         Value: values[name],
@@ -271,7 +272,8 @@ export class Enricher {
         }
         measures.sort((a, b) => compareStrings(a.Name ?? "", b.Name ?? ""));
         indexes.sort((a, b) => a - b);
-        const record: _Record = { Dimensions: machine.dimensions, Time: String(timestamp), MeasureValues: measures };
+        const tagSet = { Name: "tag_set", Value: tagSetOf([...byTag.keys()]), DimensionValueType: "VARCHAR" as const };
+        const record: _Record = { Dimensions: [...machine.dimensions, tagSet], Time: String(timestamp), MeasureValues: measures };
         record.Version = recordVersion(record);
         records.push({ machineId, timestamp, record, readingIndexes: indexes });
       }
@@ -347,10 +349,10 @@ export function formatDouble(value: number): string {
  * - a redelivery produces byte-identical records with the same version, so it is idempotent, and a rejection
  *   reporting `ExistingVersion` equal to ours can only mean the identical record is already stored (a duplicate
  *   delivery, counted as written);
- * - two different records for one identity (the edge contract forbids it, a faulty PLC clock may cause it) end
- *   as the one with the higher version whatever the order they arrive in, so replaying the raw archive in any
- *   order rebuilds the same table; the other is dead-lettered when it arrives second (rejected with a different
- *   `ExistingVersion`) and otherwise remains in the raw message archive.
+ * - two different records for one identity (the same tags of a machine at one time with other values: a faulty PLC
+ *   clock, a PLC sending again with other values) end as the one with the higher version whatever the order they
+ *   arrive in, so replaying the raw archive in any order rebuilds the same table; the other is dead-lettered when
+ *   it arrives second (rejected with a different `ExistingVersion`) and otherwise remains in the raw archive.
  * A version from the arrival time or the batch sequence would instead let a later, conflicting delivery replace
  * data silently and make the same readings give different records depending on how they were batched.
  *

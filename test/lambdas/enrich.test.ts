@@ -15,6 +15,7 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import {
   agentClientId,
+  tagSetOf,
   decode,
   FactoryConfig,
   type Reading,
@@ -178,6 +179,7 @@ describe("lambdas/enrich: enrichment handler", () => {
         { Name: "line", Value: "cnc-cell-1", DimensionValueType: "VARCHAR" },
         { Name: "machine_type", Value: "cnc-mill", DimensionValueType: "VARCHAR" },
         { Name: "machine", Value: "cnc-01", DimensionValueType: "VARCHAR" },
+        { Name: "tag_set", Value: tagSetOf(["spindleTemperature"]), DimensionValueType: "VARCHAR" },
       ]);
       assert.deepEqual(first.MeasureValues, [{ Name: "spindleTemperature", Value: "40", Type: "DOUBLE" }]);
       assert.deepEqual(measures(recordOf(records, "cnc-07", START + 24_000)), { "spindleTemperature:DOUBLE": "46" });
@@ -621,6 +623,24 @@ describe("lambdas/enrich: enrichment handler", () => {
       await h.handler(eventOf(batch("factory-a", "gw-cnc", part(order.slice(0, half)), 44)));
       await h.handler(eventOf(batch("factory-a", "gw-cnc", part(order.slice(half)), 45)));
       assert.deepEqual(sortRecords(h.records()), reference);
+    });
+
+    it("a machine's timestamp split over two batches gives two records of their own (tag_set), neither conflicting with nor replacing the other", () => {
+      const enricher = new Enricher(factoryConfig("factory-a"));
+      const scan = [reading("cnc-01", "spindleSpeed", 12000, "rpm", START), reading("cnc-01", "vibration", 2, "mm/s", START), reading("cnc-01", "spindleTemperature", 41, "degC", START)];
+      const whole = enricher.enrichReadings(scan, "gw-cnc", NOW).records;
+      const early = enricher.enrichReadings(scan.slice(0, 2), "gw-cnc", NOW).records;
+      const late = enricher.enrichReadings(scan.slice(2), "gw-cnc", NOW).records;
+      assert.equal(whole.length, 1);
+      const identity = (r: (typeof whole)[number]): string => JSON.stringify([r.record.Dimensions, r.record.Time]);
+      assert.notEqual(identity(early[0]!), identity(late[0]!), "the late part is another record");
+      assert.notEqual(identity(early[0]!), identity(whole[0]!));
+      const tagSet = (r: (typeof whole)[number]): string | undefined => r.record.Dimensions?.find((d) => d.Name === "tag_set")?.Value;
+      assert.equal(tagSet(whole[0]!), tagSetOf(["spindleSpeed", "vibration", "spindleTemperature"]));
+      assert.equal(tagSet(late[0]!), tagSetOf(["spindleTemperature"]));
+      // every reading is in exactly one of the two records
+      const measures = [...early, ...late].flatMap((r) => (r.record.MeasureValues ?? []).map((m) => m.Name)).sort();
+      assert.deepEqual(measures, ["spindleSpeed", "spindleTemperature", "vibration"]);
     });
 
     it("derives a record's version from its content alone", () => {

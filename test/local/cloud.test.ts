@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import {
   agentClientId,
+  tagSetOf,
   canonicalUnitOf,
   encodeTelemetryBatch,
   healthTopic,
@@ -105,7 +106,7 @@ describe("local/cloud: the rules router with the real handlers", () => {
       const records = h.cloud.telemetryRecords();
       assert.equal(records.length, 1);
       const [r] = records;
-      assert.deepEqual(r?.dimensions, { factory: FACTORY, line: "press-line-1", machine_type: "servo-press", machine: "press-01" });
+      assert.deepEqual(r?.dimensions, { factory: FACTORY, line: "press-line-1", machine_type: "servo-press", machine: "press-01", tag_set: tagSetOf(["hydraulicPressure", "vibration", "motorTemperature"]) });
       assert.equal(r.time, at);
       assert.equal(r.measures.hydraulicPressure?.value, "20000000", "200 bar stored in pascal");
       close(Number(r.measures.vibration?.value), 0.0025, "2.5 mm/s stored in m/s");
