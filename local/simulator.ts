@@ -291,8 +291,9 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       const value = model.outOfRangeValue(tag, now);
       if (slot.node !== undefined) {
         write(slot.node, DataType.Double, value, now);
-        // Held for a whole sampling interval, so a client sampling at that interval cannot miss it.
-        slot.nextDue = now + slot.intervalMs;
+        // Held for two sampling intervals and a little more: a client sampling at that interval, on a loaded event
+        // loop and out of phase with this writer, cannot miss it.
+        slot.nextDue = now + 2 * slot.intervalMs + 200;
       } else if (slot.topic !== undefined) {
         await publish(slot.topic, JSON.stringify({ value, unit: slot.unit, timestamp: now }), 1);
       }

@@ -136,6 +136,13 @@ export class LocalTwin {
     return [];
   }
 
+  /** A machine's state events as SiteWise holds them, oldest first (one per timestamp). */
+  events(machineId: string): readonly MachineStateEvent[] {
+    const h = this.machines.get(machineId);
+    if (h === undefined) throw new Error(`machine ${JSON.stringify(machineId)} is not a machine of the twin's factory`);
+    return [...h.events];
+  }
+
   /** A machine's state and OEE since the box started, at wall-clock `now`. */
   machine(machineId: string, now: number): MachineFigures {
     const h = this.machines.get(machineId);
