@@ -16,7 +16,6 @@ import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
 import {
   agentClientId,
-  checkName,
   healthTopic,
   MAX_MESSAGE_BYTES,
   stateTopic,
@@ -358,10 +357,9 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.backoff = { baseMs: 1000, capMs: 60_000, ...options.backoff };
     this.random = options.random ?? Math.random;
     this.telemetry = telemetryTopic(options.factoryId, options.gatewayId, options.topicForm);
-    const base = agentClientId(options.factoryId, options.gatewayId);
     const now = Date.now();
     this.conns = Array.from({ length: count }, (_, i) => {
-      const clientId = i === 0 ? base : checkName("mqttClientId", `${base}-${i + 1}`);
+      const clientId = agentClientId(options.factoryId, options.gatewayId, i + 1);
       const publishes = new TokenBucket(budget.publishesPerSecond, Math.max(1, budget.publishesPerSecond * budget.burstSeconds), now);
       const byteCapacity = Math.max(budget.bytesPerSecond * budget.burstSeconds, this.maxBatchBytes + MESSAGE_OVERHEAD_BYTES);
       return new Connection(clientId, publishes, new TokenBucket(budget.bytesPerSecond, byteCapacity, now));

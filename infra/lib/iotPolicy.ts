@@ -7,10 +7,15 @@
  * deployment and health topics, the component artifacts, and its role alias.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { policyTopic, statePolicyTopic, THING_NAME_POLICY_VARIABLE, type FactoryConfig, type Gateway } from "@smart-factory/sdk";
+import { MAX_AGENT_CONNECTIONS, policyTopic, statePolicyTopic, THING_NAME_POLICY_VARIABLE, type FactoryConfig, type Gateway } from "@smart-factory/sdk";
 import { arn, policyDocument, type AccountContext, type PolicyDocument } from "./iam";
 
 const THING = THING_NAME_POLICY_VARIABLE;
+
+/** The numbers of an agent's further connections: 2 ... MAX_AGENT_CONNECTIONS. */
+function agentConnectionNumbers(): number[] {
+  return Array.from({ length: MAX_AGENT_CONNECTIONS - 1 }, (_, i) => i + 2);
+}
 
 /** The IoT policy document of one gateway. */
 export function gatewayPolicy(config: FactoryConfig, gateway: Gateway, account: AccountContext, roleAliasArn: pulumi.Input<string>): PolicyDocument {
@@ -23,7 +28,8 @@ export function gatewayPolicy(config: FactoryConfig, gateway: Gateway, account: 
     {
       Sid: "ConnectAsItsThingOrItsAgent",
       Action: ["iot:Connect"],
-      Resource: [iot(`client/${THING}`), iot(`client/${THING}-agent`)],
+      // the agent's further connections, when one cannot carry the gateway's load, are -agent-2 ... -agent-8
+      Resource: [iot(`client/${THING}`), iot(`client/${THING}-agent`), ...agentConnectionNumbers().map((n) => iot(`client/${THING}-agent-${n}`))],
       Condition: { Bool: { "iot:Connection.Thing.IsAttached": true } },
     },
     {

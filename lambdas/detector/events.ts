@@ -16,6 +16,8 @@
  */
 import {
   agentClientId,
+  isGatewayClientId,
+  MAX_AGENT_CONNECTIONS,
   check,
   checkTimestamp,
   decodeTelemetryBatch,
@@ -166,9 +168,9 @@ export class InputReader {
       return refuse("telemetry", "gatewayMismatch", `batch gatewayId ${JSON.stringify(batch.gatewayId)} arrived on topic ${JSON.stringify(ev.topic)} of thing ${parsed.thingName}`, source);
     }
     if (!this.gateways.has(batch.gatewayId)) return refuse("telemetry", "unknownGateway", `gateway ${JSON.stringify(batch.gatewayId)} is not a gateway of factory ${this.factoryId}`, source);
-    const allowed = [agentClientId(batch.factoryId, batch.gatewayId), thingName(batch.factoryId, batch.gatewayId)];
-    if (!allowed.includes(ev.clientId)) {
-      return refuse("telemetry", "clientIdMismatch", `client id ${JSON.stringify(ev.clientId)} published as gateway ${batch.gatewayId}; only ${allowed.join(" or ")} may`, source);
+    if (!isGatewayClientId(batch.factoryId, batch.gatewayId, ev.clientId)) {
+      const allowed = `${agentClientId(batch.factoryId, batch.gatewayId)} (or -2 ... -${MAX_AGENT_CONNECTIONS}) or ${thingName(batch.factoryId, batch.gatewayId)}`;
+      return refuse("telemetry", "clientIdMismatch", `client id ${JSON.stringify(ev.clientId)} published as gateway ${batch.gatewayId}; only ${allowed} may`, source);
     }
     const byMachine = new Map<string, Reading[]>();
     const refused: Partial<Record<ReadingRefusalReason, number>> = {};

@@ -10,6 +10,8 @@ import type { _Record, MeasureValue } from "@aws-sdk/client-timestream-write";
 import {
   agentClientId,
   check,
+  isGatewayClientId,
+  MAX_AGENT_CONNECTIONS,
   decodeTelemetryBatch,
   formatIssues,
   listMachines,
@@ -219,11 +221,10 @@ export class Enricher {
     if (!this.gateways.has(batch.gatewayId)) {
       return reject("unknownGateway", `gateway ${JSON.stringify(batch.gatewayId)} is not a gateway of factory ${this.factoryId} (${[...this.gateways].join(", ")})`);
     }
-    const allowedClients = [agentClientId(batch.factoryId, batch.gatewayId), batchThing];
-    if (!allowedClients.includes(ev.clientId)) {
+    if (!isGatewayClientId(batch.factoryId, batch.gatewayId, ev.clientId)) {
       return reject(
         "clientIdMismatch",
-        `client id ${JSON.stringify(ev.clientId)} published as gateway ${batch.gatewayId}; only ${allowedClients.map((c) => JSON.stringify(c)).join(" or ")} may`,
+        `client id ${JSON.stringify(ev.clientId)} published as gateway ${batch.gatewayId}; only ${JSON.stringify(agentClientId(batch.factoryId, batch.gatewayId))} (or -2 ... -${MAX_AGENT_CONNECTIONS}) or ${JSON.stringify(batchThing)} may`,
       );
     }
 

@@ -85,11 +85,26 @@ export function thingName(factoryId: FactoryId, gatewayId: GatewayId): string {
 }
 
 /**
- * The MQTT client id of the edge agent of a gateway. It must differ from the thing name, which the Greengrass
- * nucleus uses: IoT Core disconnects a client when another connects with the same id.
+ * The MQTT client id of the edge agent of a gateway (of its `connection`-th connection when one cannot carry the
+ * gateway's load). It must differ from the thing name, which the Greengrass nucleus uses: IoT Core disconnects a
+ * client when another connects with the same id.
  */
-export function agentClientId(factoryId: FactoryId, gatewayId: GatewayId): string {
-  return checkName("mqttClientId", `${thingName(factoryId, gatewayId)}-agent`);
+export function agentClientId(factoryId: FactoryId, gatewayId: GatewayId, connection = 1): string {
+  if (!(Number.isInteger(connection) && connection >= 1 && connection <= MAX_AGENT_CONNECTIONS)) {
+    throw new RangeError(`connection: expected a whole number from 1 to ${MAX_AGENT_CONNECTIONS}, got ${String(connection)}`);
+  }
+  return checkName("mqttClientId", `${thingName(factoryId, gatewayId)}-agent${connection === 1 ? "" : `-${connection}`}`);
+}
+
+/** The most MQTT connections one gateway's agent opens (`<thing>-agent`, `<thing>-agent-2` ... `-agent-8`). */
+export const MAX_AGENT_CONNECTIONS = 8;
+
+/** Whether `clientId` is one of the gateway's agent connections or its Greengrass nucleus (the thing name). */
+export function isGatewayClientId(factoryId: FactoryId, gatewayId: GatewayId, clientId: string): boolean {
+  const thing = thingName(factoryId, gatewayId);
+  if (clientId === thing || clientId === `${thing}-agent`) return true;
+  const n = clientId.startsWith(`${thing}-agent-`) ? Number(clientId.slice(thing.length + "-agent-".length)) : Number.NaN;
+  return Number.isInteger(n) && n >= 2 && n <= MAX_AGENT_CONNECTIONS && clientId === `${thing}-agent-${n}`;
 }
 
 /**

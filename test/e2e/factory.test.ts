@@ -76,6 +76,10 @@ describe("end to end: factory A in a box, at 60x", function () {
   });
 
   after(async () => {
+    const accepted = box.agents.reduce((n, a) => n + a.intake.counters().acceptedReadings, 0);
+    const raised = box.cloud.alerts().filter((a) => a.kind === "raised").length;
+    const stateMessages = box.cloud.twin.stateEvents();
+    console.log(`      e2e: ${accepted} readings accepted, ${box.cloud.readingCount()} written; ${stateMessages} state messages; ${raised} alerts raised; ${Math.round((Date.now() - box.cloud.startedAt) / 1000)} s`);
     await box.stop();
   });
 

@@ -167,7 +167,11 @@ describe("infra: the three stacks under mocks", function () {
       const actions = statements.flatMap((s) => s.Action);
       assert.ok(!actions.includes("iot:*"));
       const connect = statements.find((s) => s.Action.includes("iot:Connect"));
-      assert.deepEqual(asList(connect?.Resource).map((x) => String(x).split(":client/")[1]), ["${iot:Connection.Thing.ThingName}", "${iot:Connection.Thing.ThingName}-agent"]);
+      assert.deepEqual(asList(connect?.Resource).map((x) => String(x).split(":client/")[1]), [
+        "${iot:Connection.Thing.ThingName}",
+        "${iot:Connection.Thing.ThingName}-agent",
+        ...[2, 3, 4, 5, 6, 7, 8].map((n) => `\${iot:Connection.Thing.ThingName}-agent-${n}`),
+      ]);
       const publishes = statements.filter((s) => s.Action.includes("iot:Publish")).flatMap((s) => asList(s.Resource) as string[]);
       for (const resource of publishes) {
         assert.ok(!resource.endsWith(":topic/*"), `no topic/* (${resource})`);

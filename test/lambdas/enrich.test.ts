@@ -467,7 +467,18 @@ describe("lambdas/enrich: enrichment handler", () => {
 
     it("refuses a batch published with the client id of another gateway", async () => {
       const event = eventOf(good(), { clientId: agentClientId(good().factoryId, "gw-press" as TelemetryBatch["gatewayId"]) });
-      await expectBatchRejected(event, "clientIdMismatch", /client id "factory-a-gw-press-agent" published as gateway gw-cnc; only "factory-a-gw-cnc-agent" or "factory-a-gw-cnc" may/);
+      await expectBatchRejected(event, "clientIdMismatch", /client id "factory-a-gw-press-agent" published as gateway gw-cnc; only "factory-a-gw-cnc-agent" \(or -2 \.\.\. -8\) or "factory-a-gw-cnc" may/);
+    });
+
+    it("takes a batch from the agent's further connections (-agent-2 ... -agent-8), and refuses -agent-9", async () => {
+      const result = await h.handler(eventOf(good(), { clientId: agentClientId(good().factoryId, good().gatewayId, 2) }));
+      assert.notEqual(result.status, "rejected");
+      assert.deepEqual(h.deadLetters(), []);
+      assert.ok(h.records().length > 0);
+      h.restore();
+      h = harness();
+      await expectBatchRejected(eventOf(good(), { clientId: "factory-a-gw-cnc-agent-9" }), "clientIdMismatch", /client id "factory-a-gw-cnc-agent-9"/);
+      assert.throws(() => agentClientId(good().factoryId, good().gatewayId, 9), /connection: expected a whole number from 1 to 8, got 9/);
     });
 
     it("refuses a batch of another factory, by its envelope or by its topic", async () => {
