@@ -12,7 +12,7 @@
 import * as net from "node:net";
 import * as tls from "node:tls";
 import * as fs from "node:fs";
-import { parseTopic, type ParsedTopic } from "@smart-factory/sdk";
+import { isGatewayClientId, parseTopic, type FactoryId, type GatewayId, type ParsedTopic } from "@smart-factory/sdk";
 import type { Aedes, AedesPublishPacket, AuthenticateError, Client } from "aedes" with { "resolution-mode": "import" };
 import type { TlsFiles } from "./certificates";
 
@@ -94,9 +94,13 @@ function certificateName(client: Client): string | undefined {
   return Array.isArray(cn) ? cn[0] : cn;
 }
 
-/** The client ids a device certificate of thing `thing` may connect as: the nucleus's and the agent's connections. */
-export function allowedClientId(thing: string, clientId: string): boolean {
-  return clientId === thing || clientId === `${thing}-agent` || new RegExp(`^${thing.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}-agent-[2-8]$`).test(clientId);
+/**
+ * Whether a device certificate of thing `thing` (of factory `factoryId`) may connect as `clientId`: as the nucleus
+ * (the thing name) or one of the agent's connections, as the gateway's IoT policy says.
+ */
+export function allowedClientId(factoryId: string, thing: string, clientId: string): boolean {
+  if (!thing.startsWith(`${factoryId}-`)) return false;
+  return isGatewayClientId(factoryId as FactoryId, thing.slice(factoryId.length + 1) as GatewayId, clientId);
 }
 
 function tlsOptions(files: TlsFiles): tls.TlsOptions {
@@ -136,7 +140,7 @@ export async function startCloudBroker(options: {
         done(authError("a client certificate is required"), false);
         return;
       }
-      if (!allowedClientId(thing, client.id)) {
+      if (!allowedClientId(options.factoryId, thing, client.id)) {
         refuse(client.id, `certificate of ${thing} may not connect as ${client.id}`);
         done(authError(`the certificate of ${thing} may connect as ${thing} or ${thing}-agent only`), false);
         return;

@@ -108,8 +108,9 @@ describe("local: the box's PKI, brokers and uplink (127.0.0.1 only)", function (
     await assert.rejects(connect(cloud.url, "factory-a-gw-cnc-agent", pki.devices.get("factory-a-gw-press"), pki.caPath), /Not authorized|not authorized|closed/i);
     assert.ok(cloud.refusals.some((r) => r.clientId === "factory-a-gw-cnc-agent" && /certificate of factory-a-gw-press may not connect as factory-a-gw-cnc-agent/.test(r.reason)));
     await assert.rejects(connect(cloud.url, "anonymous", undefined, pki.caPath));
-    assert.equal(allowedClientId("factory-a-gw-press", "factory-a-gw-press-agent-2"), true);
-    assert.equal(allowedClientId("factory-a-gw-press", "factory-a-gw-press-agent-9"), false);
+    assert.equal(allowedClientId("factory-a", "factory-a-gw-press", "factory-a-gw-press-agent-2"), true);
+    assert.equal(allowedClientId("factory-a", "factory-a-gw-press", "factory-a-gw-press-agent-9"), false);
+    assert.equal(allowedClientId("factory-a", "factory-b-gw-press", "factory-b-gw-press-agent"), false, "a device of another factory");
   });
 
   it("never hands the rules a publish to another gateway's topic, and closes that connection as IoT Core does", async () => {
