@@ -41,6 +41,7 @@ import {
   type ReadingRefusalReason,
   type TelemetryBatch,
 } from "@smart-factory/sdk";
+import type { EnvelopeRefusalReason } from "../shared/observability";
 
 /** The `action` of the sweep's scheduler input: `{"action": "sweep", "scheduledTime": "<aws.scheduler.scheduled-time>"}`. */
 export const SWEEP_ACTION = "sweep";
@@ -50,14 +51,8 @@ export type InputKind = "telemetry" | "state" | "health" | "sweep";
 
 /** Why an input was refused. */
 export type RefusalReason =
+  | EnvelopeRefusalReason
   | "unrecognizedEvent"
-  | "invalidEvent"
-  | "badTopic"
-  | "undecodablePayload"
-  | "factoryMismatch"
-  | "gatewayMismatch"
-  | "unknownGateway"
-  | "clientIdMismatch"
   | "unknownMachine"
   | "machineNotOnLine"
   | "lineNotOnGateway"

@@ -17,7 +17,6 @@ import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { InvokeEndpointCommand, type SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
 import { PublishCommand, type SNSClient } from "@aws-sdk/client-sns";
-import type { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { FactoryConfig } from "@smart-factory/sdk";
 import type { Context } from "aws-lambda";
 import {
@@ -36,23 +35,13 @@ import {
 } from "./detector";
 import { InputReader, type Classified, type DetectorInput, type InputKind, type Refusal } from "./events";
 import { StateStore, VersionConflict, type OutboxEntry, type StateDoc, type StoredItem } from "./store";
+import { type FunctionLogger, type FunctionMetrics, type MetricUnitName } from "../shared/observability";
 
-/** What the handler logs through: the part of Powertools' `Logger` it uses. */
-export interface DetectorLogger {
-  info(message: string, ...attributes: Record<string, unknown>[]): void;
-  warn(message: string, ...attributes: Record<string, unknown>[]): void;
-  error(message: string, ...attributes: Record<string, unknown>[]): void;
-  addContext?(context: Context): void;
-}
-
-/** A CloudWatch unit as Powertools names it. */
-export type MetricUnitName = (typeof MetricUnit)[keyof typeof MetricUnit];
-
-/** What the handler counts through: the part of Powertools' `Metrics` it uses. */
-export interface DetectorMetrics {
-  addMetric(name: string, unit: MetricUnitName, value: number): unknown;
-  publishStoredMetrics(): unknown;
-}
+/** What the handler logs through. */
+export type DetectorLogger = FunctionLogger;
+/** What the handler counts through. */
+export type DetectorMetrics = FunctionMetrics;
+export type { MetricUnitName };
 
 /** Names of the metrics the handler emits (counts per invocation). */
 export const METRICS = {

@@ -28,6 +28,7 @@ import {
   type ReadingRefusalReason,
   type TelemetryBatch,
 } from "@smart-factory/sdk";
+import type { EnvelopeRefusalReason } from "../shared/observability";
 
 /** Timestream's limit on the records of one `WriteRecords` call. */
 export const MAX_RECORDS_PER_WRITE = 100;
@@ -43,14 +44,7 @@ export const COMMON_ATTRIBUTES = {
 } as const satisfies _Record;
 
 /** Why a whole batch was refused: nothing of it is written. */
-export type BatchRejectionReason =
-  | "invalidEvent"
-  | "badTopic"
-  | "undecodablePayload"
-  | "factoryMismatch"
-  | "gatewayMismatch"
-  | "unknownGateway"
-  | "clientIdMismatch";
+export type BatchRejectionReason = EnvelopeRefusalReason;
 
 /** Why one reading was refused while the rest of its batch is written: the inventory checks, or a conflict. */
 export type ReadingRejectionReason = ReadingRefusalReason | "duplicateConflict";

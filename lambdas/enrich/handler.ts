@@ -21,7 +21,6 @@
 import type { FirehoseClient } from "@aws-sdk/client-firehose";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { RejectedRecordsException, WriteRecordsCommand, type TimestreamWriteClient } from "@aws-sdk/client-timestream-write";
-import type { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { FactoryConfig } from "@smart-factory/sdk";
 import type { Context } from "aws-lambda";
 import {
@@ -40,23 +39,13 @@ import {
   type RejectedRecordItem,
 } from "./enrich";
 import { canonicalUnits, deliverToLake, lakeDeadLetter, type LakeDeadLetter, type LakeDelivery, lakeRows, type LakeRetryOptions } from "./lake";
+import { type FunctionLogger, type FunctionMetrics, type MetricUnitName } from "../shared/observability";
 
-/** What the handler logs through: the part of Powertools' `Logger` it uses. */
-export interface EnrichLogger {
-  info(message: string, ...attributes: Record<string, unknown>[]): void;
-  warn(message: string, ...attributes: Record<string, unknown>[]): void;
-  error(message: string, ...attributes: Record<string, unknown>[]): void;
-  addContext?(context: Context): void;
-}
-
-/** A CloudWatch unit as Powertools names it (`Count`, ...). */
-export type MetricUnitName = (typeof MetricUnit)[keyof typeof MetricUnit];
-
-/** What the handler counts through: the part of Powertools' `Metrics` it uses. */
-export interface EnrichMetrics {
-  addMetric(name: string, unit: MetricUnitName, value: number): unknown;
-  publishStoredMetrics(): unknown;
-}
+/** What the handler logs through. */
+export type EnrichLogger = FunctionLogger;
+/** What the handler counts through. */
+export type EnrichMetrics = FunctionMetrics;
+export type { MetricUnitName };
 
 /** Names of the metrics the handler emits (all counts, one value per invocation). */
 export const METRICS = {

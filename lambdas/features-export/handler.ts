@@ -31,19 +31,11 @@ import {
   type TimestreamValue,
 } from "@smart-factory/sdk";
 import type { Context } from "aws-lambda";
+import type { FunctionLogger, FunctionMetrics } from "../shared/observability";
 
-/** What the handler logs through: the part of Powertools' `Logger` it uses. */
-export interface ExportLogger {
-  info(message: string, ...attributes: Record<string, unknown>[]): void;
-  warn(message: string, ...attributes: Record<string, unknown>[]): void;
-  addContext?(context: Context): void;
-}
-
-/** What the handler counts through: the part of Powertools' `Metrics` it uses. */
-export interface ExportMetrics {
-  addMetric(name: string, unit: "Count", value: number): unknown;
-  publishStoredMetrics(): unknown;
-}
+/** What the handler logs and counts through. */
+export type ExportLogger = Pick<FunctionLogger, "info" | "warn" | "addContext">;
+export type ExportMetrics = FunctionMetrics;
 
 /** Names of the metrics the handler emits. */
 export const METRICS = { rows: "FeatureRowsExported", objects: "FeatureObjectsWritten", rowsSkipped: "FeatureRowsSkipped" } as const;
