@@ -8,6 +8,7 @@ import { strict as assert } from "node:assert";
 import { machineCounters, oeeOf, type OeeRatios } from "@smart-factory/sdk";
 import { startFactoryBox, type FactoryBox } from "../../local/box";
 import { truthEvents, type GroundTruth } from "../../local/groundTruth";
+import { Teardown } from "../helpers/teardown";
 
 /** The box runs the factory this much faster than real time. */
 const SPEED = 60;
@@ -42,8 +43,10 @@ describe("end to end: factory A in a box, at 60x", function () {
   let truth: GroundTruth;
   let outOfRange: { machineId: string; tag: string };
 
+  const teardown = new Teardown();
+
   before(async () => {
-    box = await startFactoryBox({ stack: "factory-a", speed: SPEED, seed: 7, randomFaults: false, healthIntervalMs: 1000 });
+    box = teardown.add("the factory box", await startFactoryBox({ stack: "factory-a", speed: SPEED, seed: 7, randomFaults: false, healthIntervalMs: 1000 }), (b) => b.stop());
     await until("every machine's first state in the cloud", () => box.snapshot().lines.every((l) => l.machines.every((m) => m.state !== "unknown")), 30_000);
 
     // faults: one machine held in fault for 6 s of wall-clock time (6 minutes of factory time)
@@ -76,11 +79,14 @@ describe("end to end: factory A in a box, at 60x", function () {
   });
 
   after(async () => {
-    const accepted = box.agents.reduce((n, a) => n + a.intake.counters().acceptedReadings, 0);
-    const raised = box.cloud.alerts().filter((a) => a.kind === "raised").length;
-    const stateMessages = box.cloud.twin.stateEvents();
-    console.log(`      e2e: ${accepted} readings accepted, ${box.cloud.readingCount()} written; ${stateMessages} state messages; ${raised} alerts raised; ${Math.round((Date.now() - box.cloud.startedAt) / 1000)} s`);
-    await box.stop();
+    // `box` is unset when the box did not start: the hook's failure says why, and there is nothing to report
+    if ((box as FactoryBox | undefined) !== undefined) {
+      const accepted = box.agents.reduce((n, a) => n + a.intake.counters().acceptedReadings, 0);
+      const raised = box.cloud.alerts().filter((a) => a.kind === "raised").length;
+      const stateMessages = box.cloud.twin.stateEvents();
+      console.log(`      e2e: ${accepted} readings accepted, ${box.cloud.readingCount()} written; ${stateMessages} state messages; ${raised} alerts raised; ${Math.round((Date.now() - box.cloud.startedAt) / 1000)} s`);
+    }
+    await teardown.run();
   });
 
   it("loses no reading across the outage: every reading the agents accepted is in the telemetry store", () => {

@@ -10,6 +10,7 @@ import { SensorAdapter, sensorRoutes } from "../../edge/src/sensors";
 import { openStore, type EdgeStore } from "../../edge/src/store";
 import { agentDocument } from "../helpers/agentConfig";
 import { startMosquitto, type Mosquitto } from "../helpers/mosquitto";
+import { Teardown } from "../helpers/teardown";
 
 const NOW = Date.UTC(2026, 10, 23, 7);
 
@@ -67,12 +68,13 @@ describe("edge intake and the MQTT sensor adapter", function () {
 
   describe("with the gateway's local broker", () => {
     let broker: Mosquitto;
+    const suite = new Teardown();
+    const started = new Teardown();
     before(async () => {
-      broker = await startMosquitto({ commonName: "factory-a-gw-press" });
+      broker = suite.add("the broker", await startMosquitto({ commonName: "factory-a-gw-press" }), (b) => b.dispose());
     });
-    after(async () => {
-      await broker.dispose();
-    });
+    afterEach(() => started.run());
+    after(() => suite.run());
 
     it("turns sensor messages into readings, keeps listening after a malformed one", async () => {
       const tls = { ca: broker.pki.ca, cert: broker.pki.client.cert, key: broker.pki.client.key, rejectUnauthorized: true };
@@ -80,19 +82,16 @@ describe("edge intake and the MQTT sensor adapter", function () {
       const topics = adapter.topics();
       assert.ok(topics.includes("sensors/pl1/press-01/vibration"));
       assert.equal(sensorRoutes(plan).get("sensors/pl1/press-01/vibration")?.unit, "mm/s");
+      started.add("the sensor adapter", adapter, (a) => a.stop());
       await adapter.start();
-      const sensor = await mqtt.connectAsync(broker.url, { ...tls, clientId: "sensor-sim" });
-      try {
-        await sensor.publishAsync("sensors/pl1/press-01/vibration", JSON.stringify({ value: 4.25 }), { qos: 1 });
-        await sensor.publishAsync("sensors/pl1/press-01/vibration", "{not json", { qos: 1 });
-        await sensor.publishAsync("sensors/pl1/press-01/vibration", JSON.stringify({ value: "high" }), { qos: 1 });
-        await sensor.publishAsync("sensors/pl1/press-02/vibration", JSON.stringify({ value: 0.3937, unit: "in/s", timestamp: NOW - 250, quality: "uncertain" }), { qos: 1 });
-        const deadline = Date.now() + 10_000;
-        while (adapter.counters.received < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      } finally {
-        await sensor.endAsync();
-        await adapter.stop();
-      }
+      const sensor = started.add("the sensor simulator", await mqtt.connectAsync(broker.url, { ...tls, clientId: "sensor-sim" }), (c) => c.endAsync());
+      await sensor.publishAsync("sensors/pl1/press-01/vibration", JSON.stringify({ value: 4.25 }), { qos: 1 });
+      await sensor.publishAsync("sensors/pl1/press-01/vibration", "{not json", { qos: 1 });
+      await sensor.publishAsync("sensors/pl1/press-01/vibration", JSON.stringify({ value: "high" }), { qos: 1 });
+      await sensor.publishAsync("sensors/pl1/press-02/vibration", JSON.stringify({ value: 0.3937, unit: "in/s", timestamp: NOW - 250, quality: "uncertain" }), { qos: 1 });
+      const deadline = Date.now() + 10_000;
+      while (adapter.counters.received < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await started.run();
       assert.equal(adapter.counters.received, 4);
       assert.equal(adapter.counters.refused, 2);
       const batch = store.nextBatch(64 * 1024);

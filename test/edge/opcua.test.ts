@@ -10,6 +10,7 @@ import { counterStep, OpcUaAdapter, planSubscriptions, qualityOf, readingOf, sta
 import { openStore, type EdgeStore } from "../../edge/src/store";
 import { agentDocument } from "../helpers/agentConfig";
 import { freePort, startPlcServer, TEST_PKI_ROOT, type PlcServer } from "../helpers/opcuaServer";
+import { Teardown } from "../helpers/teardown";
 
 const NONE = { securityMode: "None", securityPolicy: "None" } as const;
 /** The client PKI in a temp folder, not the user's home. */
@@ -109,18 +110,21 @@ describe("edge OPC UA adapter", function () {
       return nodeId;
     };
 
+    const teardown = new Teardown();
+
     before(async () => {
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), "sf-opcua-"));
+      dir = teardown.directory("sf-opcua-");
       plan = pressPlan(path.join(dir, "buffer.db"), ["press-01", "press-02"], { ramForce: 50, hydraulicPressure: 100, motorTemperature: 200, strokeRate: 200 });
-      store = openTestStore(dir, plan);
+      store = teardown.add("the store", openTestStore(dir, plan), (s) => { s.close(); });
       const intake = new Intake(plan, store);
-      [serverA, serverB] = await Promise.all([startPlcServer({ machines: plan.machines.slice(0, 1) }), startPlcServer({ machines: plan.machines.slice(1, 2) })]);
+      serverA = teardown.add("PLC server A", await startPlcServer({ machines: plan.machines.slice(0, 1) }), (s) => s.stop());
+      serverB = teardown.add("PLC server B", await startPlcServer({ machines: plan.machines.slice(1, 2) }), (s) => s.stop());
       serverA.set(machineNodes("press-01").signals.state, 1); // idle
       const p2 = machineNodes("press-02");
       serverB.set(p2.signals.state, 2); // running
       serverB.set(p2.signals.goodCount, 100);
       serverB.set(p2.signals.badCount, 5);
-      adapter = new OpcUaAdapter({
+      adapter = teardown.add("the adapter", new OpcUaAdapter({
         plan,
         intake,
         endpointOverride: (machine) => (machine.id === "press-01" ? serverA.endpointUrl : serverB.endpointUrl),
@@ -131,17 +135,12 @@ describe("edge OPC UA adapter", function () {
         countIntervalMs: 0,
         reconnect: { initialDelayMs: 200, maxDelayMs: 1000 },
         log: (level, message) => logs.push(`${level}: ${message}`),
-      });
+      }), (a) => a.stop());
       await adapter.start();
       // the initial values of every tag, before the tests set their own
       await waitFor("the initial values", () => plan.machines.every((m) => Object.keys(m.machine.tags).every((tag) => readingsOf(m.machine.id, tag, 0).length > 0)));
     });
-    after(async () => {
-      await adapter.stop();
-      await Promise.all([serverA.stop(), serverB.stop()]);
-      store.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    });
+    after(() => teardown.run());
 
     it("opens one session per endpoint, subscriptions grouped by publishing interval", () => {
       const status = adapter.status();
@@ -352,17 +351,20 @@ describe("edge OPC UA adapter", function () {
     const adapters: OpcUaAdapter[] = [];
     const servers: PlcServer[] = [];
 
+    const teardown = new Teardown();
+
     before(async () => {
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), "sf-opcua-limit-"));
+      dir = teardown.directory("sf-opcua-limit-");
       plan = pressPlan(path.join(dir, "buffer.db"), ["press-03"], { ramForce: 100, hydraulicPressure: 100, motorTemperature: 100, strokeRate: 100 });
-      store = openTestStore(dir, plan);
+      store = teardown.add("the store", openTestStore(dir, plan), (s) => { s.close(); });
       server = await startPlcServer({ machines: plan.machines, maxMonitoredItemsPerSubscription: 3 });
+      servers.push(server);
     });
     after(async () => {
-      for (const a of adapters) await a.stop();
-      for (const s of [server, ...servers]) await s.stop();
-      store.close();
-      fs.rmSync(dir, { recursive: true, force: true });
+      // the adapters first, then the servers they talk to
+      for (const s of servers) teardown.add("a PLC server", s, (x) => x.stop());
+      for (const a of adapters) teardown.add("an adapter", a, (x) => x.stop());
+      await teardown.run();
     });
 
     const make = (options: { limit?: number; url?: string; now?: () => number; secure?: { trusted: string[]; pki: string } } = {}) => {

@@ -1,6 +1,4 @@
 import { strict as assert } from "node:assert";
-import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { StatusCodes } from "node-opcua";
@@ -13,6 +11,7 @@ import { openStore, type EdgeStore } from "../../edge/src/store";
 import { agentDocument } from "../helpers/agentConfig";
 import { startMosquitto, type Mosquitto } from "../helpers/mosquitto";
 import { startPlcServer, TEST_PKI_ROOT, type PlcServer } from "../helpers/opcuaServer";
+import { Teardown } from "../helpers/teardown";
 
 const THING = "factory-a-gw-press";
 
@@ -35,42 +34,36 @@ describe("the edge pipeline end to end: OPC UA server -> agent -> mutual TLS -> 
     return nodeId;
   };
 
+  const teardown = new Teardown();
+
   before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "sf-pipeline-"));
+    dir = teardown.directory("sf-pipeline-");
     plan = planGateway(agentDocument("factory-a", path.join(dir, "buffer.db")), THING);
-    plc = await startPlcServer({ machines: plan.machines });
+    plc = teardown.add("the PLC server", await startPlcServer({ machines: plan.machines }), (s) => s.stop());
     // every press starts idle (state code 1 of servo-press): a register of 0 would be dead-lettered as no state code
     for (const { machine } of plan.machines) plc.set(machine.signals.state, 1);
-    broker = await startMosquitto({ commonName: THING });
-    upstream = await mqtt.connectAsync(broker.url, { ca: broker.pki.ca, cert: broker.pki.client.cert, key: broker.pki.client.key, clientId: "cloud-sim" });
+    broker = teardown.add("the broker", await startMosquitto({ commonName: THING }), (b) => b.dispose());
+    upstream = teardown.add("the upstream subscriber", await mqtt.connectAsync(broker.url, { ca: broker.pki.ca, cert: broker.pki.client.cert, key: broker.pki.client.key, clientId: "cloud-sim" }), (c) => c.endAsync());
     upstream.on("message", (topic, payload) => {
       if (topic.endsWith("/telemetry")) received.push(...decodeTelemetryBatch(payload).readings);
     });
     await upstream.subscribeAsync("$aws/rules/#", { qos: 1 });
-    store = openStore({ path: path.join(dir, "buffer.db"), factoryId: plan.config.factory.factory.id, gatewayId: plan.gateway.id, limits: { maxBytes: 64 * 1024 ** 2, maxAgeHours: 24, onOverflow: "rejectNew" } });
+    store = teardown.add("the store", openStore({ path: path.join(dir, "buffer.db"), factoryId: plan.config.factory.factory.id, gatewayId: plan.gateway.id, limits: { maxBytes: 64 * 1024 ** 2, maxAgeHours: 24, onOverflow: "rejectNew" } }), (s) => { s.close(); });
     const intake = new Intake(plan, store);
-    publisher = new Publisher({ url: broker.url, factoryId: plan.config.factory.factory.id, gatewayId: plan.gateway.id, store, tls: { ca: broker.pki.ca, cert: broker.pki.client.cert, key: broker.pki.client.key }, lingerMs: 50 });
-    adapter = new OpcUaAdapter({
+    publisher = teardown.add("the publisher", new Publisher({ url: broker.url, factoryId: plan.config.factory.factory.id, gatewayId: plan.gateway.id, store, tls: { ca: broker.pki.ca, cert: broker.pki.client.cert, key: broker.pki.client.key }, lingerMs: 50 }), (p) => p.stop(2000));
+    adapter = teardown.add("the OPC UA adapter", new OpcUaAdapter({
       plan,
       intake,
       endpointOverride: () => plc.endpointUrl,
       security: { securityMode: "None", securityPolicy: "None" },
       pkiFolder: path.join(TEST_PKI_ROOT, "pipeline-client"),
       log: () => undefined,
-    });
+    }), (a) => a.stop());
     publisher.start();
     await adapter.start();
   });
 
-  after(async () => {
-    await adapter.stop();
-    await publisher.stop(2000);
-    store.close();
-    await upstream.endAsync();
-    await plc.stop();
-    await broker.dispose();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => teardown.run());
 
   it("delivers the PLC's values upstream with their unit, quality, source timestamps and order", async () => {
     const ramForce = tagNode("press-03", "ramForce");

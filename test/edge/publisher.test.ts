@@ -30,6 +30,7 @@ import {
 import { MemoryStore } from "../helpers/memoryStore";
 import { startMosquitto, type Mosquitto, type TlsIdentity } from "../helpers/mosquitto";
 import { realisticReadings } from "../helpers/readings";
+import { Teardown } from "../helpers/teardown";
 
 const FACTORY = "factory-a" as FactoryId;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -132,9 +133,11 @@ describe("edge publisher (mosquitto, mutual TLS)", function () {
   let subscriber: Subscriber;
   const publishers: Publisher[] = [];
 
+  const teardown = new Teardown();
+
   before(async () => {
-    broker = await startMosquitto({ persistence: true });
-    subscriber = await Subscriber.connect(broker, "test-subscriber");
+    broker = teardown.add("the broker", await startMosquitto({ persistence: true }), (b) => b.dispose());
+    subscriber = teardown.add("the subscriber", await Subscriber.connect(broker, "test-subscriber"), (s) => s.close());
   });
 
   afterEach(async () => {
@@ -142,10 +145,7 @@ describe("edge publisher (mosquitto, mutual TLS)", function () {
     await Promise.all(publishers.splice(0).map((p) => p.stop(1000)));
   });
 
-  after(async () => {
-    await subscriber.close();
-    await broker.dispose();
-  });
+  after(() => teardown.run());
 
   function publisher(gateway: string, store: MemoryStore, options: Partial<PublisherOptions> = {}, identity?: TlsIdentity): Publisher {
     const p = new Publisher({

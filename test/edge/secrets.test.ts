@@ -1,7 +1,6 @@
 import { strict as assert } from "node:assert";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { opcuaAdapter } from "../../edge/src/agent";
 import { planGateway, type GatewayPlan } from "../../edge/src/config";
@@ -13,6 +12,7 @@ import { agentDocument } from "../helpers/agentConfig";
 import { startFakeNucleusIpc, type FakeNucleusIpc } from "../helpers/greengrassIpc";
 import { openssl } from "../helpers/mosquitto";
 import { startPlcServer, type PlcServer } from "../helpers/opcuaServer";
+import { Teardown } from "../helpers/teardown";
 
 const REGION = "eu-central-1";
 const IDENTITY_ARN = `arn:aws:secretsmanager:${REGION}:123456789012:secret:factory-a/opcua-client-AbCdEf`;
@@ -52,16 +52,15 @@ describe("edge secrets through Greengrass's secret manager", function () {
   let identity: ReturnType<typeof makeClientIdentity>;
   let other: ReturnType<typeof makeClientIdentity>;
 
+  const teardown = new Teardown();
+
   before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "sf-secrets-"));
+    dir = teardown.directory("sf-secrets-");
     identity = makeClientIdentity(dir, "agent", "urn:smart-factory:factory-a:gw-press:edge-agent");
     other = makeClientIdentity(dir, "other", "urn:smart-factory:other");
-    ipc = await startFakeNucleusIpc();
+    ipc = teardown.add("the fake nucleus", await startFakeNucleusIpc(), (n) => n.stop());
   });
-  after(async () => {
-    await ipc.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => teardown.run());
 
   describe("the IPC reader (aws-iot-device-sdk-v2 over the nucleus's domain socket)", () => {
     it("reads a secret's string with the component's token", async () => {
@@ -144,13 +143,10 @@ describe("edge secrets through Greengrass's secret manager", function () {
       const full = planGateway(doc, "factory-a-gw-press");
       plan = { ...full, machines: full.machines.filter((m) => m.machine.id === "press-03") };
       assert.equal(plan.machines[0]?.machine.opcua.securityMode, "SignAndEncrypt");
-      server = await startPlcServer({
+      server = teardown.add("the PLC server", await startPlcServer({
         machines: plan.machines,
         secured: { users: { "sf-agent": "s3cret!" }, trustedClientCertificates: [identity.certificateFile], pkiRoot: path.join(dir, "plc-pki") },
-      });
-    });
-    after(async () => {
-      await server.stop();
+      }), (s) => s.stop());
     });
 
     const run = (secrets: Record<string, string>, pki: string) => {

@@ -15,6 +15,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { needs, systemTool } from "../harness/systemTools";
+
+needs("mosquitto", "openssl");
 
 /** PEM material of one TLS identity. */
 export interface TlsIdentity {
@@ -44,14 +47,12 @@ export interface MosquittoOptions {
   readonly persistence?: boolean;
 }
 
-const MOSQUITTO = ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"].find((p) => existsSync(p)) ?? "mosquitto";
-
 /** Run the openssl CLI in `dir` (errors carry its stderr). */
 export function openssl(dir: string, args: string[]): void {
   // node-opcua's PKI sets OPENSSL_CONF for the whole process (to "undefined" when it has no file): not for us
   const env = { ...process.env };
   if (env.OPENSSL_CONF !== undefined && !existsSync(env.OPENSSL_CONF)) delete env.OPENSSL_CONF;
-  execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"], env });
+  execFileSync(systemTool("openssl"), args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"], env });
 }
 
 function makeCa(dir: string, name: string): void {
@@ -126,15 +127,27 @@ export class Mosquitto {
   /** Start the broker and wait until its port accepts connections. */
   async start(): Promise<void> {
     if (this.child !== undefined) return;
-    const child = spawn(MOSQUITTO, ["-c", join(this.dir, "mosquitto.conf")], { stdio: ["ignore", "pipe", "pipe"] });
+    const binary = systemTool("mosquitto");
+    const child = spawn(binary, ["-c", join(this.dir, "mosquitto.conf")], { stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
+    // a process that could not be started emits "error" (and no "exit"): without a listener that error is thrown
+    // as an uncaught exception into whichever test runs next
+    let failed: Error | undefined;
+    child.once("error", (error) => {
+      failed = error;
+      if (this.child === child) this.child = undefined;
+    });
     child.stdout.on("data", (d: Buffer) => { this.log += d.toString(); });
     child.stderr.on("data", (d: Buffer) => { this.log += d.toString(); });
     child.once("exit", () => { if (this.child === child) this.child = undefined; });
     const deadline = Date.now() + 10_000;
     while (!(await portOpen(this.port))) {
+      if (failed !== undefined) throw new Error(`${binary} could not be started: ${failed.message}`);
       if (this.child !== child) throw new Error(`mosquitto exited during start-up:\n${this.log}`);
-      if (Date.now() > deadline) throw new Error(`mosquitto did not open port ${this.port} within 10 s:\n${this.log}`);
+      if (Date.now() > deadline) {
+        await this.stop();
+        throw new Error(`mosquitto did not open port ${this.port} within 10 s:\n${this.log}`);
+      }
       await sleep(25);
     }
   }
@@ -143,6 +156,10 @@ export class Mosquitto {
   async stop(): Promise<void> {
     const child = this.child;
     if (child === undefined) return;
+    if (child.exitCode !== null || child.signalCode !== null) {
+      this.child = undefined;
+      return;
+    }
     const exited = new Promise<void>((resolve) => child.once("exit", () => { resolve(); }));
     child.kill("SIGTERM");
     const timer = setTimeout(() => child.kill("SIGKILL"), 5000);

@@ -1,13 +1,13 @@
 import { strict as assert } from "node:assert";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { healthTopic, stateTopic, telemetryTopic, type FactoryId, type GatewayId, type LineId, type MachineId } from "@smart-factory/sdk";
 import { allowedClientId, startCloudBroker, startSensorBroker, type CloudBroker, type CloudMessage } from "../../local/broker";
 import { createLocalPki, type LocalPki, type TlsFiles } from "../../local/certificates";
 import { startUplink } from "../../local/uplink";
+import { Teardown } from "../helpers/teardown";
 
 const FACTORY = "factory-a" as FactoryId;
 const PRESS = "gw-press" as GatewayId;
@@ -62,18 +62,17 @@ describe("local: the box's PKI, brokers and uplink (127.0.0.1 only)", function (
   const received: CloudMessage[] = [];
   const clients: MqttClient[] = [];
 
+  const teardown = new Teardown();
+
   before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "sf-local-pki-"));
+    dir = teardown.directory("sf-local-pki-");
     pki = await createLocalPki(path.join(dir, "pki"), ["factory-a-gw-press", "factory-a-gw-cnc"]);
-    cloud = await startCloudBroker({ factoryId: FACTORY, tls: pki.broker, onMessage: (m) => received.push(m) });
+    cloud = teardown.add("the cloud broker", await startCloudBroker({ factoryId: FACTORY, tls: pki.broker, onMessage: (m) => received.push(m) }), (b) => b.close());
   });
   afterEach(() => {
     for (const c of clients.splice(0)) c.end(true);
   });
-  after(async () => {
-    await cloud.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => teardown.run());
 
   it("makes a CA, the broker's certificate for 127.0.0.1 and one device certificate per gateway; keys are private to the user", async () => {
     assert.equal(fs.statSync(pki.dir).mode & 0o777, 0o700);

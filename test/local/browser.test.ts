@@ -1,25 +1,13 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { formatPercent } from "../../local/view/format";
 import { startWebView, type WebView } from "../../local/view/web";
+import { needs, systemTool } from "../harness/systemTools";
 import { factorySnapshot, FakeSnapshotSource, machinesOf } from "../helpers/snapshots";
 
-/** Debian's packaged browser; the test fails (never skips) without one, since the page is then untested. */
-function chromiumPath(): string {
-  const install = "install it with `sudo apt-get install chromium` (Debian) or point CHROMIUM_PATH at a Chromium binary";
-  const fromEnv = process.env["CHROMIUM_PATH"];
-  if (fromEnv !== undefined && fromEnv !== "") {
-    if (!existsSync(fromEnv)) throw new Error(`the browser test needs Chromium, and CHROMIUM_PATH is "${fromEnv}", which does not exist: ${install}`);
-    return fromEnv;
-  }
-  const found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p));
-  if (found === undefined) {
-    throw new Error(
-`the browser test needs Chromium and found none at /usr/bin/chromium or /usr/bin/chromium-browser: ${install}`);
-  }
-  return found;
-}
+// Debian's Chromium (or a runner's Chrome): found or installed before the run, which stops with the install command
+// when it can do neither; the test never skips, since the page would then be untested.
+needs("chromium");
 
 describe("local web view in a browser", () => {
   let browser: Browser;
@@ -32,7 +20,7 @@ describe("local web view in a browser", () => {
   before(async () => {
     // Chromium's sandbox refuses to start as root, which is how CI containers run.
     const args = process.getuid?.() === 0 ? ["--no-sandbox"] : [];
-    browser = await chromium.launch({ executablePath: chromiumPath(), args });
+    browser = await chromium.launch({ executablePath: systemTool("chromium"), args });
   });
   after(async () => {
     // `browser` is unset when the launch failed; the hook failure already says why.
