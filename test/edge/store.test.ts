@@ -37,9 +37,13 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Open a store in the test's directory; closed after the test (closing twice is harmless). */
+/**
+ * Open a store in the test's directory; closed after the test (closing twice is harmless). Its clock stands at `T0`
+ * unless a test gives its own: the readings here are stamped around `T0`, and the store expires readings by the age
+ * its clock gives them, so the real clock would make every test a date bomb.
+ */
 function open(overrides: Partial<StoreOptions> = {}): EdgeStore {
-  const store = openStore({ path: join(dir, "store.db"), factoryId: FACTORY, gatewayId: GATEWAY, limits: ROOMY, ...overrides });
+  const store = openStore({ path: join(dir, "store.db"), factoryId: FACTORY, gatewayId: GATEWAY, limits: ROOMY, now: () => T0, ...overrides });
   opened.push(store);
   return store;
 }

@@ -7,7 +7,6 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
-import * as os from "node:os";
 import * as path from "node:path";
 import type { MachinePlacement } from "@smart-factory/sdk";
 import {
@@ -26,6 +25,7 @@ import {
   type StatusCode,
   type UAVariable,
 } from "node-opcua";
+import { runDirectory } from "./runDirectory";
 
 /** How a test sets one node: the value, its status and which timestamps the server attaches. */
 export interface PlcValue {
@@ -86,8 +86,8 @@ export interface PlcSession {
 // A node-opcua server samples at most every 50 ms unless lowered; tests use 10 to 50 ms sampling.
 MonitoredItem.minimumSamplingInterval = 10;
 
-/** Where the test servers and clients keep their PKI (certificates are made once and reused across runs). */
-export const TEST_PKI_ROOT = path.join(os.tmpdir(), "sf-opcua-test-pki");
+/** Where the test servers and clients keep their PKI: made once per run, shared by its spec files (see runDirectory). */
+export const TEST_PKI_ROOT = runDirectory("opcua-pki");
 const PKI_ROOT = TEST_PKI_ROOT;
 
 /** A free TCP port on 127.0.0.1. */

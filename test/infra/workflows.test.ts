@@ -30,13 +30,13 @@ function checkCommands(workflow: Workflow): string[] {
 }
 
 describe("the team's GitHub Actions workflows", () => {
-  it("ci: on pull requests, runs .ci/run (which runs the tests and npm run policy)", () => {
+  it("ci: on pull requests, runs .ci/run (which runs the tests, the date check and npm run policy)", () => {
     const ci = read("ci.yml");
     assert.ok("pull_request" in ci.on);
     const runs = checkCommands(ci);
     assert.ok(runs.includes("bash .ci/run"));
     const ciRun = fs.readFileSync(path.join(REPO_ROOT, ".ci", "run"), "utf8");
-    for (const command of ["npm ci", "npm run typecheck", "npm run lint", "npm test", "npm run policy"]) assert.ok(ciRun.includes(command), `.ci/run runs ${command}`);
+    for (const command of ["npm ci", "npm run typecheck", "npm run lint", "npm test", "npm run test:dates", "npm run policy"]) assert.ok(ciRun.includes(command), `.ci/run runs ${command}`);
   });
 
   it("ci: previews every factory stack with the policy pack, only where credentials exist", () => {

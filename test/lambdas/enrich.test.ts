@@ -47,10 +47,10 @@ function factoryConfig(stack: string): FactoryConfig {
 
 const eventOf = telemetryRuleEvent;
 
-/** 250 readings of gw-cnc, each its own (machine, timestamp): 10 machines x 25 seconds, spindle temperature. */
-function distinctReadings(count = 250): Reading[] {
+/** 250 readings of gw-cnc, each its own (machine, timestamp): 10 machines x 25 seconds from `start`, spindle temperature. */
+function distinctReadings(count = 250, start = START): Reading[] {
   return Array.from({ length: count }, (_, i) =>
-    reading(`cnc-${String((i % 10) + 1).padStart(2, "0")}`, "spindleTemperature", 40 + Math.floor(i / 10) / 4, "degC", START + Math.floor(i / 10) * 1000),
+    reading(`cnc-${String((i % 10) + 1).padStart(2, "0")}`, "spindleTemperature", 40 + Math.floor(i / 10) / 4, "degC", start + Math.floor(i / 10) * 1000),
   );
 }
 
@@ -735,7 +735,9 @@ describe("lambdas/enrich/index.ts: cold start", () => {
       process.env.AWS_REGION = "eu-central-1";
       Object.assign(console, { log: capture, info: capture, warn: capture, error: capture, debug: capture });
       const handler = createHandlerFromEnvironment(dir, env);
-      const result = await handler(eventOf(batch("factory-a", "gw-cnc", distinctReadings(120))));
+      // the deployed entry point reads the real clock (no clock to inject), so the readings are a minute old by it:
+      // readings of a fixed date would be skewed into the future on a machine whose clock is behind that date
+      const result = await handler(eventOf(batch("factory-a", "gw-cnc", distinctReadings(120, Date.now() - 60_000))));
       assert.equal(result.recordsWritten, 120);
       assert.equal(ts.commandCalls(WriteRecordsCommand).length, 2);
     } finally {

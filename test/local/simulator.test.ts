@@ -5,7 +5,6 @@
  */
 import assert from "node:assert/strict";
 import * as net from "node:net";
-import * as os from "node:os";
 import * as path from "node:path";
 import mqtt from "mqtt";
 import {
@@ -24,10 +23,12 @@ import { check, listMachines, machineCounters, SensorMessage, type MachineState,
 import { sensorReading } from "../../edge/src/sensors";
 import { oeeFromTruth, startSimulator, truthEvents, withSimulatorEndpoints, type GroundTruth, type Simulator } from "../../local/simulator";
 import { loadFactoryConfigFromStack } from "../helpers/factoryConfig";
+import { runDirectory } from "../helpers/runDirectory";
+import { Teardown } from "../helpers/teardown";
 
 const config = loadFactoryConfigFromStack("factory-a");
 const placements = listMachines(config);
-const PKI = path.join(os.tmpdir(), "sf-simulator-test-pki");
+const PKI = runDirectory("simulator-pki");
 
 async function openSession(endpointUrl: string): Promise<{ session: ClientSession; close(): Promise<void> }> {
   const client = OPCUAClient.create({
@@ -76,14 +77,12 @@ describe("local simulator", () => {
   describe("as a PLC at speed 1", () => {
     let sim: Simulator;
     let client: Awaited<ReturnType<typeof openSession>>;
+    const teardown = new Teardown();
     before(async () => {
-      sim = await startSimulator({ config, seed: 3, pkiRoot: path.join(PKI, "server") });
-      client = await openSession(sim.endpointUrl);
+      sim = teardown.add("the simulator", await startSimulator({ config, seed: 3, pkiRoot: path.join(PKI, "server") }), (s) => s.stop());
+      client = teardown.add("the OPC UA session", await openSession(sim.endpointUrl), (c) => c.close());
     });
-    after(async () => {
-      await client.close();
-      await sim.stop();
-    });
+    after(() => teardown.run());
 
     it("serves every machine's state register, counters and OPC UA tags at the config's node ids, stamped now, in range and unit", async () => {
       const before = Date.now();
@@ -170,9 +169,10 @@ describe("local simulator", () => {
     let faultCodes: number[] = [];
     let end = 0;
 
+    const teardown = new Teardown();
     before(async () => {
-      sim = await startSimulator({ config, speed, seed: 11, randomFaults: false, pkiRoot: path.join(PKI, "server") });
-      client = await openSession(sim.endpointUrl);
+      sim = teardown.add("the simulator", await startSimulator({ config, speed, seed: 11, randomFaults: false, pkiRoot: path.join(PKI, "server") }), (s) => s.stop());
+      client = teardown.add("the OPC UA session", await openSession(sim.endpointUrl), (c) => c.close());
       const subscription = ClientSubscription.create(client.session, { requestedPublishingInterval: 50, requestedMaxKeepAliveCount: 20, publishingEnabled: true });
       const items = placements.flatMap(({ machine }) => (["state", "goodCount", "badCount"] as const).map((signal) => ({ machine, signal })));
       const group = await subscription.monitorItems(
@@ -215,10 +215,7 @@ describe("local simulator", () => {
       end = Date.now();
       truth = sim.truth();
     });
-    after(async () => {
-      await client.close();
-      await sim.stop();
-    });
+    after(() => teardown.run());
 
     it("shows each injected fault's code in the state register at once, and no fault it was not asked for", () => {
       assert.deepEqual(faultCodes, placements.map(({ type }) => type.stateCodes.fault[0]));
@@ -291,19 +288,16 @@ describe("local simulator", () => {
     let sim: Simulator;
     let listener: mqtt.MqttClient;
     const received: { topic: string; payload: Buffer; at: number }[] = [];
+    const teardown = new Teardown();
     before(async () => {
-      broker = await startBroker();
-      listener = await mqtt.connectAsync(broker.url, { clientId: "simulator-test-listener" });
+      broker = teardown.add("the broker", await startBroker(), (b) => b.close());
+      listener = teardown.add("the listener", await mqtt.connectAsync(broker.url, { clientId: "simulator-test-listener" }), (c) => c.endAsync());
       await listener.subscribeAsync("sensors/#", { qos: 1 });
       listener.on("message", (topic, payload) => received.push({ topic, payload, at: Date.now() }));
-      sim = await startSimulator({ config, seed: 5, sensorBrokerUrl: broker.url, pkiRoot: path.join(PKI, "server") });
+      sim = teardown.add("the simulator", await startSimulator({ config, seed: 5, sensorBrokerUrl: broker.url, pkiRoot: path.join(PKI, "server") }), (s) => s.stop());
       await sleep(1500);
     });
-    after(async () => {
-      await sim.stop();
-      await listener.endAsync();
-      await broker.close();
-    });
+    after(() => teardown.run());
 
     it("publishes every sensor tag as a sensor message with value, unit and timestamp", () => {
       const topics = new Map(placements.flatMap(({ machine, type }) => Object.entries(machine.sensors ?? {}).map(([tag, topic]) => [topic, type.tags.find((t) => t.name === tag)!])));
