@@ -316,7 +316,9 @@ describe("edge publisher (mosquitto, mutual TLS)", function () {
     const gateway = "gw-outage" as GatewayId;
     const store = new MemoryStore(FACTORY, gateway);
     const perTick = 100; // every 50 ms: 2,000 readings/s (a busy gateway)
-    const all: Reading[] = realisticReadings(perTick * 20 * 45, { machines: 40, seed: 9 });
+    // 38 s of readings: 3 s before the outage, 30 s of outage, then about 5 s of steady flow once the backlog drained
+    // (the drain takes about one)
+    const all: Reading[] = realisticReadings(perTick * 20 * 38, { machines: 40, seed: 9 });
     let appended = 0;
     const feed = setInterval(() => {
       if (appended < all.length) {

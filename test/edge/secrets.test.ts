@@ -45,6 +45,15 @@ function makeClientIdentity(dir: string, name: string, uri: string): { certifica
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Wait until `condition` holds, polling; fail naming `what` after `timeoutMs`. */
+async function until(what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    await sleep(50);
+  }
+}
+
 describe("edge secrets through Greengrass's secret manager", function () {
   this.timeout(60_000);
   let dir: string;
@@ -177,9 +186,7 @@ describe("edge secrets through Greengrass's secret manager", function () {
       );
       try {
         await adapter.start();
-        const deadline = Date.now() + 15_000;
-        while (adapter.staleMachines().length !== 0 && Date.now() < deadline) await sleep(100);
-        assert.deepEqual(adapter.staleMachines(), []);
+        await until("the machine is no longer stale", () => adapter.staleMachines().length === 0);
         assert.deepEqual(adapter.sessions(), { up: 1, configured: 1 });
         const fingerprint = crypto.createHash("sha256").update(new crypto.X509Certificate(identity.certificate).raw).digest("hex");
         assert.deepEqual(server.sessions(), [{ userName: "sf-agent", clientCertificateSha256: fingerprint }]);
@@ -202,13 +209,11 @@ describe("edge secrets through Greengrass's secret manager", function () {
         assert.deepEqual(adapter.staleMachines(), ["press-03"]);
         assert.deepEqual(adapter.sessions(), { up: 0, configured: 1 });
         assert.match(adapter.waitingFor() ?? "", /waiting for its secrets: secret .*opcua-client-AbCdEf is not on this gateway yet/);
-        await sleep(500);
-        assert.ok(logs.filter((l) => /cannot read the agent's secrets \(retrying in/.test(l.message)).length >= 2, JSON.stringify(logs));
+        // retried (200 ms, then 400 ms) and said so each time
+        await until("two retries are logged", () => logs.filter((l) => /cannot read the agent's secrets \(retrying in/.test(l.message)).length >= 2, 5000);
         ipc.secrets.set(IDENTITY_ARN, JSON.stringify({ certificate: identity.certificate, privateKey: identity.privateKey }));
         ipc.secrets.set(CREDENTIALS_ARN, JSON.stringify({ username: "sf-agent", password: "s3cret!" }));
-        const deadline = Date.now() + 15_000;
-        while (adapter.staleMachines().length !== 0 && Date.now() < deadline) await sleep(100);
-        assert.deepEqual(adapter.staleMachines(), []);
+        await until("the machine is no longer stale", () => adapter.staleMachines().length === 0);
         assert.equal(server.sessions().length, 1);
       } finally {
         await adapter.stop();
@@ -224,9 +229,9 @@ describe("edge secrets through Greengrass's secret manager", function () {
       );
       try {
         await adapter.start();
-        await sleep(1000);
+        await until("the PLC refuses the user", () => server.refusedUsers.length > refusedBefore);
+        await until("the refusal is logged", () => logs.some((l) => l.level === "warn" && /setting up opc\.tcp/.test(l.message)));
         assert.deepEqual(adapter.staleMachines(), ["press-03"]);
-        assert.ok(server.refusedUsers.length > refusedBefore);
         assert.ok(logs.some((l) => l.level === "warn" && /setting up opc\.tcp:\/\/127\.0\.0\.1:\d+ failed: .*(BadUserAccessDenied|BadIdentityTokenRejected|BadIdentityTokenInvalid)/.test(l.message)), JSON.stringify(logs));
         assert.ok(!JSON.stringify(logs).includes("wrong\""), "the password is not logged");
       } finally {

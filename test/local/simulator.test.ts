@@ -295,7 +295,10 @@ describe("local simulator", () => {
       await listener.subscribeAsync("sensors/#", { qos: 1 });
       listener.on("message", (topic, payload) => received.push({ topic, payload, at: Date.now() }));
       sim = teardown.add("the simulator", await startSimulator({ config, seed: 5, sensorBrokerUrl: broker.url, pkiRoot: path.join(PKI, "server") }), (s) => s.stop());
-      await sleep(1500);
+      // until every sensor topic has spoken (not a fixed wait: nothing here is about time)
+      const sensorTopics = new Set(placements.flatMap(({ machine }) => Object.values(machine.sensors ?? {})));
+      const deadline = Date.now() + 10_000;
+      while (new Set(received.map((m) => m.topic)).size < sensorTopics.size && Date.now() < deadline) await sleep(50);
     });
     after(() => teardown.run());
 
