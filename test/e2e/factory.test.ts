@@ -9,6 +9,7 @@ import { machineCounters, oeeOf, type OeeRatios } from "@smart-factory/sdk";
 import { startFactoryBox, type FactoryBox } from "../../local/box";
 import { truthEvents, type GroundTruth } from "../../local/groundTruth";
 import { Teardown } from "../helpers/teardown";
+import { sleep, until } from "../helpers/until";
 
 /** The box runs the factory this much faster than real time. */
 const SPEED = 60;
@@ -26,16 +27,9 @@ const SPEED = 60;
 const OEE_TOLERANCE = 0.01;
 const FAULTED = "press-03";
 const OUTAGE_MS = 15_000;
+/** How often the test looks at the box while waiting: a snapshot computes every machine's OEE, so not too often. */
+const POLL_MS = 250;
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
-  const start = Date.now();
-  while (!condition()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(250);
-  }
-}
 
 describe("end to end: factory A in a box, at 60x", function () {
   this.timeout(300_000);
@@ -47,7 +41,7 @@ describe("end to end: factory A in a box, at 60x", function () {
 
   before(async () => {
     box = teardown.add("the factory box", await startFactoryBox({ stack: "factory-a", speed: SPEED, seed: 7, randomFaults: false, healthIntervalMs: 1000 }), (b) => b.stop());
-    await until("every machine's first state in the cloud", () => box.snapshot().lines.every((l) => l.machines.every((m) => m.state !== "unknown")), 30_000);
+    await until("every machine's first state in the cloud", () => box.snapshot().lines.every((l) => l.machines.every((m) => m.state !== "unknown")), 30_000, POLL_MS);
 
     // faults: one machine held in fault for 6 s of wall-clock time (6 minutes of factory time)
     box.simulator.injectFault(FAULTED, 6000);
@@ -75,6 +69,7 @@ describe("end to end: factory A in a box, at 60x", function () {
         return s.readings === 0 && s.pendingBatches === 0 && s.stateMessages === 0;
       }) && box.pendingMessages() === 0,
       60_000,
+      POLL_MS,
     );
   });
 

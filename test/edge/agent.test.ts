@@ -10,6 +10,7 @@ import { agentDocument } from "../helpers/agentConfig";
 import { startMosquitto, type Mosquitto } from "../helpers/mosquitto";
 import { REPO_ROOT } from "../helpers/stacks";
 import { Teardown } from "../helpers/teardown";
+import { until } from "../helpers/until";
 
 const THING = "factory-a-gw-press";
 const SENSOR_TOPICS = Array.from({ length: 8 }, (_, i) => `sensors/pl1/press-0${i + 1}/vibration`);
@@ -48,13 +49,6 @@ async function ended(child: ChildProcess): Promise<void> {
   await exit;
 }
 
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe("the edge agent end to end: sensors -> buffer -> mutual TLS -> broker", function () {
   this.timeout(120_000);
@@ -101,7 +95,7 @@ describe("the edge agent end to end: sensors -> buffer -> mutual TLS -> broker",
     await agent.start();
     const sim = await sensors();
     for (let i = 1; i <= 400; i++) await sim.publishAsync(SENSOR_TOPICS[i % 8] as string, JSON.stringify({ value: i / 10 }), { qos: 1 });
-    await until(() => upstream.values().length >= 400 && upstream.health.length >= 2, 20_000, "400 readings and 2 health messages upstream");
+    await until("400 readings and 2 health messages upstream", () => upstream.values().length >= 400 && upstream.health.length >= 2, 20_000);
     await started.run();
     assert.deepEqual(upstream.values(), Array.from({ length: 400 }, (_, i) => (i + 1) / 10));
     const sequences = upstream.batches.map((b) => b.sequence);
@@ -150,7 +144,7 @@ describe("the edge agent end to end: sensors -> buffer -> mutual TLS -> broker",
     }
     const expected = Array.from({ length: total }, (_, i) => (i + 1) / 100); // within vibration's 0..50 mm/s
     try {
-      await until(() => new Set(upstream.values()).size >= total, 30_000, `${total} distinct readings upstream`);
+      await until(`${total} distinct readings upstream`, () => new Set(upstream.values()).size >= total, 30_000);
     } catch (error) {
       const have = new Set(upstream.values());
       const missing = expected.filter((v) => !have.has(v));

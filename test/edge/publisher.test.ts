@@ -31,17 +31,9 @@ import { MemoryStore } from "../helpers/memoryStore";
 import { startMosquitto, type Mosquitto, type TlsIdentity } from "../helpers/mosquitto";
 import { realisticReadings } from "../helpers/readings";
 import { Teardown } from "../helpers/teardown";
+import { sleep, until } from "../helpers/until";
 
 const FACTORY = "factory-a" as FactoryId;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await sleep(20);
-  }
-}
 
 interface Received {
   readonly topic: string;

@@ -13,6 +13,7 @@ import { startFakeNucleusIpc, type FakeNucleusIpc } from "../helpers/greengrassI
 import { openssl } from "../helpers/mosquitto";
 import { startPlcServer, type PlcServer } from "../helpers/opcuaServer";
 import { Teardown } from "../helpers/teardown";
+import { until } from "../helpers/until";
 
 const REGION = "eu-central-1";
 const IDENTITY_ARN = `arn:aws:secretsmanager:${REGION}:123456789012:secret:factory-a/opcua-client-AbCdEf`;
@@ -43,16 +44,7 @@ function makeClientIdentity(dir: string, name: string, uri: string): { certifica
   return { certificate: fs.readFileSync(path.join(dir, `${name}.crt`), "utf8"), privateKey: fs.readFileSync(path.join(dir, `${name}.key`), "utf8"), certificateFile: path.join(dir, `${name}.crt`) };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Wait until `condition` holds, polling; fail naming `what` after `timeoutMs`. */
-async function until(what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await sleep(50);
-  }
-}
 
 describe("edge secrets through Greengrass's secret manager", function () {
   this.timeout(60_000);

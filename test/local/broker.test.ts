@@ -8,6 +8,7 @@ import { allowedClientId, startCloudBroker, startSensorBroker, type CloudBroker,
 import { createLocalPki, type LocalPki, type TlsFiles } from "../../local/certificates";
 import { startUplink } from "../../local/uplink";
 import { Teardown } from "../helpers/teardown";
+import { until } from "../helpers/until";
 
 const FACTORY = "factory-a" as FactoryId;
 const PRESS = "gw-press" as GatewayId;
@@ -46,13 +47,6 @@ function publish(client: MqttClient, topic: string, payload: string | Buffer): P
   });
 }
 
-async function until(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const start = Date.now();
-  while (!condition()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe("local: the box's PKI, brokers and uplink (127.0.0.1 only)", function () {
   this.timeout(30_000);
