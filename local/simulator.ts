@@ -81,7 +81,10 @@ export interface Simulator {
   injectMalformedSensorPayload(topic?: string, kind?: "notJson" | "wrongType"): Promise<{ topic: string; payload: string }>;
   /** Write one value of a tag outside its `[min, max]` now (held for one sampling interval); resolves with it. */
   injectOutOfRange(machineId: string, tag: string): Promise<number>;
-  /** Stop the timer, the server and the MQTT client; the truth's open intervals end now. */
+  /**
+   * Stop making parts and changing states (the truth's open intervals end now), show the final registers for a
+   * second so that clients read them, then stop the server and the MQTT client.
+   */
   stop(): Promise<void>;
 }
 
@@ -90,6 +93,8 @@ MonitoredItem.minimumSamplingInterval = 10;
 
 /** Every model advances on this tick; tags are written at their sampling interval, never faster than this. */
 const TICK_MS = 100;
+/** How long the server shows the final registers at stop: ten of an agent's 100 ms samplings of the counters. */
+const FINAL_VALUES_MS = 1000;
 
 /** Where the server keeps its certificate by default. */
 export const DEFAULT_SIMULATOR_PKI_ROOT = path.join(os.tmpdir(), "sf-simulator-pki");
@@ -302,8 +307,14 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     async stop() {
       if (stoppedAt !== null) return;
       clearInterval(timer);
-      stoppedAt = clock();
-      for (const model of models.values()) model.end(stoppedAt);
+      const at = clock();
+      stoppedAt = at;
+      for (const model of models.values()) model.end(at);
+      // The parts made since the last tick go to the registers, and the server stays up while the clients sample and
+      // publish them: the truth then ends with what the PLC showed, as a real PLC keeps its registers when the line
+      // stops. (Shut down at once, the last tick's parts and those made after it were in the truth and no client's.)
+      for (const slot of machines.values()) writeSignals(slot, { state: false, parts: true }, at);
+      await new Promise((resolve) => setTimeout(resolve, FINAL_VALUES_MS));
       await Promise.all([server.shutdown(0), sensors?.endAsync()]);
     },
   };

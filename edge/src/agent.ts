@@ -25,6 +25,8 @@ export interface Adapter {
   staleMachines?(): string[];
   /** What the adapter waits for before it can read anything (its secrets), when it waits. */
   waitingFor?(): string | undefined;
+  /** Parts counted but not yet in a state message: gathered for the count interval (adapters that count parts). */
+  gatheredParts?(): number;
 }
 
 /** How {@link opcuaAdapter} builds the adapter; tests point it at local servers and a test nucleus. */
@@ -134,6 +136,7 @@ export function opcuaAdapter(plan: GatewayPlan, intake: Intake, setup: OpcUaAdap
             .machines.filter((m) => m.stale)
             .map((m) => m.machineId),
     waitingFor: () => waiting,
+    gatheredParts: () => adapter?.gatheredParts() ?? 0,
   };
 }
 
@@ -225,6 +228,14 @@ export class Agent {
     // the local broker is reached with the gateway's own identity
     const sensors = new SensorAdapter({ plan, intake: this.intake, connectOptions: { ...tls, rejectUnauthorized: true } });
     this.adapters = [sensors, ...(options.adapters?.(this.intake) ?? [])];
+  }
+
+  /**
+   * Parts the adapters counted that are in no state message yet (each machine's are gathered for the count interval):
+   * once the machines stop, everything the agent read is in its store when this is 0.
+   */
+  gatheredParts(): number {
+    return this.adapters.reduce((n, adapter) => n + (adapter.gatheredParts?.() ?? 0), 0);
   }
 
   /** Start publishing, then the adapters, then the health reports. */

@@ -466,6 +466,11 @@ export class OpcUaAdapter {
     this.certificateManager = undefined;
   }
 
+  /** Good and bad parts counted and not yet sent: gathered until the count interval has passed or the state changes. */
+  gatheredParts(): number {
+    return this.endpoints.reduce((n, endpoint) => n + endpoint.machines.reduce((m, machine) => m + machine.pendingGood + machine.pendingBad, 0), 0);
+  }
+
   /** Connection and staleness per endpoint and machine, for the health message. */
   status(): OpcUaStatus {
     const now = this.now();

@@ -5,7 +5,7 @@
  * was lost or dead-lettered but what was injected.
  */
 import { strict as assert } from "node:assert";
-import { machineCounters, oeeOf, type OeeRatios } from "@smart-factory/sdk";
+import { machineCounters, oeeOf, type MachineStateEvent, type OeeRatios } from "@smart-factory/sdk";
 import { startFactoryBox, type FactoryBox } from "../../local/box";
 import { truthEvents, type GroundTruth } from "../../local/groundTruth";
 import { Teardown } from "../helpers/teardown";
@@ -19,10 +19,10 @@ const SPEED = 60;
  * from the PLC registers they sampled, through the broker and the rules into the local twin) against the OEE of
  * the simulator's own record of every state change and part (the ground truth), over the same span: from the
  * first state message a second after the machine's first (the agent's counter baselines are read by then; every
- * message carries all parts counted up to its time) to the simulator's stop (the agents send the part counts they
- * gathered, stamped with the counters' times). They differ by the parts of the last ~100 ms before the stop, which
- * no agent sampled (about 3 of 1,000), and a part made in the very scan of a state change, which each side may
- * give the other state.
+ * message carries all parts counted up to its time) to the simulator's stop (the simulator shows its final registers
+ * for a second before its server goes, and the agents send the part counts they gathered, stamped with the counters'
+ * times). They may differ by a part made in the very scan of a state change, which each side may give the other
+ * state.
  */
 const OEE_TOLERANCE = 0.01;
 const FAULTED = "press-03";
@@ -30,6 +30,27 @@ const OUTAGE_MS = 15_000;
 /** How often the test looks at the box while waiting: a snapshot computes every machine's OEE, so not too often. */
 const POLL_MS = 250;
 
+
+/** Parts of `events` in (from, at]. */
+function partsBy(events: readonly MachineStateEvent[], from: number, at: number): number {
+  return events.reduce((n, e) => (e.timestamp > from && e.timestamp <= at ? n + e.goodIncrement + e.badIncrement : n), 0);
+}
+
+/**
+ * Where the pipeline's part count and the truth's first part by more than one part, for a failure message: at the
+ * pipeline's message times, the two running totals from the span's start, and the states around that time.
+ */
+function whereApart(pipeline: readonly MachineStateEvent[], truth: readonly MachineStateEvent[], span: { from: number; to: number }): string {
+  const times = [...pipeline.map((e) => e.timestamp), span.to].filter((t) => t > span.from && t <= span.to);
+  for (const at of times) {
+    const [p, t] = [partsBy(pipeline, span.from, at), partsBy(truth, span.from, at)];
+    if (Math.abs(p - t) > 1) {
+      const near = truth.filter((e) => e.timestamp > at - 3000 && e.timestamp <= at).map((e) => `${e.state}+${e.goodIncrement + e.badIncrement}@${e.timestamp - span.from}`);
+      return `${p} vs ${t} parts ${((at - span.from) / 1000).toFixed(1)} s into the span (${new Date(at).toISOString()}); truth in the 3 s before: ${near.join(" ")}`;
+    }
+  }
+  return "the running totals never part by more than one";
+}
 
 describe("end to end: factory A in a box, at 60x", function () {
   this.timeout(300_000);
@@ -63,10 +84,12 @@ describe("end to end: factory A in a box, at 60x", function () {
     await box.simulator.stop();
     truth = box.simulator.truth();
     await until(
-      "the agents' buffers to drain",
+      "the agents' gathered part counts and buffers to drain",
+      // the part counts of the last second before the stop are still gathered in the agents (for the count
+      // interval) when their buffers are already empty: without them a machine's OEE misses its last parts
       () => box.agents.every((a) => {
         const s = a.store.stats();
-        return s.readings === 0 && s.pendingBatches === 0 && s.stateMessages === 0;
+        return a.gatheredParts() === 0 && s.readings === 0 && s.pendingBatches === 0 && s.stateMessages === 0;
       }) && box.pendingMessages() === 0,
       60_000,
       POLL_MS,
@@ -133,7 +156,7 @@ describe("end to end: factory A in a box, at 60x", function () {
         const b = ground[ratio];
         assert.equal(a === undefined, b === undefined, `${machine.machineId} ${ratio}: ${String(a)} vs ${String(b)}`);
         if (a !== undefined && b !== undefined && Math.abs(a - b) > OEE_TOLERANCE + onePart[ratio]) {
-          worst.push(`${machine.machineId} ${ratio} ${a.toFixed(4)} vs truth ${b.toFixed(4)} (parts ${counted.goodCount + counted.badCount} vs ${truthCounters.goodCount + truthCounters.badCount})`);
+          worst.push(`${machine.machineId} ${ratio} ${a.toFixed(4)} vs truth ${b.toFixed(4)} (parts ${counted.goodCount + counted.badCount} vs ${truthCounters.goodCount + truthCounters.badCount}; ${whereApart(events, truthEvents(machine), span)})`);
         }
       }
     }

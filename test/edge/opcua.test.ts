@@ -283,7 +283,10 @@ describe("edge OPC UA adapter", function () {
           serverB.set(p2.goodCount, { value: 1000 + i, sourceTimestamp: new Date(lastAt) });
           await sleep(100);
         }
+        await waitFor("the fifth part counted", () => gathering.gatheredParts() === 5);
+        assert.equal(take().length, from, "gathered, not sent yet");
         await waitFor("the gathered parts", () => take().length > from, 5000);
+        assert.equal(gathering.gatheredParts(), 0, "nothing gathered once sent");
         await sleep(300);
         const gathered = take().slice(from);
         assert.deepEqual(gathered.map((m) => [m.stateCode, m.goodIncrement, m.badIncrement]), [[1, 5, 0]]);

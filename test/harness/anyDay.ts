@@ -19,7 +19,8 @@ const ROOT = join(__dirname, "..", "..");
 
 /**
  * Spec files that start servers or whole factories (brokers, PLCs, the factory box, a browser) and wait on the wall
- * clock: they hold no date logic of their own that the pure specs do not cover, and take most of the suite's time.
+ * clock (outages, a factory at 60x, publish budgets): the date logic they run is the pure specs' too, and their
+ * waiting would add minutes to each shifted run. `--all` takes them in; the harness's test keeps this list true.
  */
 export const SERVER_SPECS: readonly string[] = [
   "test/e2e/factory.test.ts",
