@@ -30,7 +30,6 @@ const OUTAGE_MS = 15_000;
 /** How often the test looks at the box while waiting: a snapshot computes every machine's OEE, so not too often. */
 const POLL_MS = 250;
 
-
 /** Parts of `events` in (from, at]. */
 function partsBy(events: readonly MachineStateEvent[], from: number, at: number): number {
   return events.reduce((n, e) => (e.timestamp > from && e.timestamp <= at ? n + e.goodIncrement + e.badIncrement : n), 0);
